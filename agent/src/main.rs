@@ -1,0 +1,2 @@
+//! witness-gate: the access-control gate agent.
+fn main() {}

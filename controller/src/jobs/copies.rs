@@ -1,0 +1,787 @@
+//! The burn and verify steps: every slot of the copy policy (each disc of the set per optical
+//! copy, and each hard-disk copy) gets a copy that is written, read back and verified. A failed
+//! copy is rejected and made again on a fresh disc, up to the configured number of attempts.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use witness_drivers::burner::{BurnError, BurnRequest, BurnedDisc, Burner, Cut};
+use witness_schemas::api::JobStep;
+
+use super::steps::{self, VolumeRow};
+use super::Engine;
+use crate::catalog::{self, DiscRow, JobRow};
+use crate::config::DiskTarget;
+use crate::digest::Digests;
+use crate::error::{io_error, Error, Result};
+use crate::package::layout::{self, PayloadFile};
+use crate::package::{self as pkg, plan, FilePart, PackageFile};
+use crate::verify::{self, Expected};
+use crate::{bail, err};
+
+/// One copy the policy asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    disk: bool,
+    set_index: i64,
+    set_count: i64,
+    copy_index: i64,
+}
+
+impl Slot {
+    fn describe(&self) -> String {
+        if self.disk {
+            format!("硬盘副本 {}", self.copy_index)
+        } else {
+            format!(
+                "第 {}/{} 盘（第 {} 份）",
+                self.set_index, self.set_count, self.copy_index
+            )
+        }
+    }
+}
+
+/// After a restart: a copy left "writing" is incomplete; it is rejected and its remains removed.
+pub(super) async fn reject_interrupted(engine: &Engine) -> Result<()> {
+    let rows: Vec<DiscRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} WHERE d.status = 'writing'",
+        catalog::DISC_SELECT
+    )))
+    .fetch_all(&engine.pool)
+    .await?;
+    for disc in rows {
+        tracing::warn!(
+            disc_id = disc.id,
+            job_id = disc.job_id,
+            "rejecting a copy interrupted by a restart"
+        );
+        discard(engine, &disc);
+        reject(
+            engine,
+            disc.id,
+            "写入时守护进程中断，此副本作废 (interrupted by a restart)",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn discard(engine: &Engine, disc: &DiscRow) {
+    if disc.kind == "disk" {
+        let _ = std::fs::remove_dir_all(&disc.location);
+        let _ = std::fs::remove_dir_all(partial_dir(Path::new(&disc.location)));
+    } else if let Some(drive) = engine
+        .settings
+        .drives
+        .iter()
+        .find(|d| d.info().name == disc.target)
+    {
+        drive.discard(&BurnedDisc {
+            location: PathBuf::from(&disc.location),
+        });
+    }
+}
+
+async fn reject(engine: &Engine, disc_id: i64, reason: &str) -> Result<()> {
+    sqlx::query("UPDATE discs SET status = 'rejected', error = ? WHERE id = ?")
+        .bind(reason)
+        .bind(disc_id)
+        .execute(&engine.pool)
+        .await?;
+    Ok(())
+}
+
+/// What each slot still needs, from the discs recorded so far.
+enum Need {
+    Done,
+    Verify(DiscRow),
+    Write { attempts: u32 },
+}
+
+fn need(slot: &Slot, discs: &[DiscRow]) -> Need {
+    let mine: Vec<&DiscRow> = discs
+        .iter()
+        .filter(|d| {
+            (d.kind == "disk") == slot.disk
+                && d.set_index == slot.set_index
+                && d.copy_index == slot.copy_index
+        })
+        .collect();
+    if mine.iter().any(|d| d.status == "verified") {
+        return Need::Done;
+    }
+    if let Some(written) = mine.iter().find(|d| d.status == "written") {
+        return Need::Verify((*written).clone());
+    }
+    Need::Write {
+        attempts: mine.iter().filter(|d| d.status == "rejected").count() as u32,
+    }
+}
+
+/// Everything the copy workers share for one job.
+struct Work {
+    engine: Arc<Engine>,
+    job: JobRow,
+    volumes: BTreeMap<i64, VolumeRow>,
+    files: Vec<PackageFile>,
+    parts: Vec<FilePart>,
+    queue: Mutex<VecDeque<(Slot, Need)>>,
+    done: AtomicU64,
+    total: u64,
+    /// The first error that makes the job fail.
+    failure: Mutex<Option<Error>>,
+}
+
+impl Work {
+    fn fail(&self, error: Error) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            *failure = Some(error);
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    fn next(&self, disk: bool) -> Option<(Slot, Need)> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let at = queue.iter().position(|(s, _)| s.disk == disk)?;
+        queue.remove(at)
+    }
+
+    fn push(&self, slot: Slot, need: Need) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((slot, need));
+    }
+
+    /// After a failed attempt: queue the slot again, or fail the job when attempts are spent.
+    fn retry(&self, slot: Slot, attempts: u32, error: &Error) {
+        let max = self.engine.settings.config.archive.max_burn_attempts;
+        if attempts >= max {
+            self.fail(err!(
+                Unavailable,
+                "{} 已失败 {attempts} 次，作业停止：{}",
+                slot.describe(),
+                error.message
+            ));
+        } else {
+            self.push(slot, Need::Write { attempts });
+        }
+    }
+
+    async fn progress(&self, message: &str) {
+        let _ = self
+            .engine
+            .set_progress(
+                self.job.id,
+                self.done.load(Ordering::Relaxed).min(self.total),
+                self.total,
+                message,
+            )
+            .await;
+    }
+
+    fn by_id(&self) -> BTreeMap<i64, &PackageFile> {
+        self.files.iter().map(|f| (f.id, f)).collect()
+    }
+}
+
+pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
+    let volumes: BTreeMap<i64, VolumeRow> = steps::volumes(engine, job.id)
+        .await?
+        .into_iter()
+        .map(|v| (v.set_index, v))
+        .collect();
+    let files = pkg::package_files(&engine.pool, job.id).await?;
+    let parts = pkg::file_parts(&engine.pool, job.id).await?;
+    let discs = catalog::job_discs(&engine.pool, job.id).await?;
+    let package_bytes: u64 = files.iter().map(|f| f.size as u64).sum();
+    let mut slots = Vec::new();
+    for copy_index in 1..=job.copies_optical {
+        for volume in volumes.values() {
+            slots.push(Slot {
+                disk: false,
+                set_index: volume.set_index,
+                set_count: volume.set_count,
+                copy_index,
+            });
+        }
+    }
+    for copy_index in 1..=job.copies_disk {
+        slots.push(Slot {
+            disk: true,
+            set_index: 1,
+            set_count: 1,
+            copy_index,
+        });
+    }
+    let mut queue = VecDeque::new();
+    let mut total = 0u64;
+    for slot in slots {
+        let bytes = if slot.disk {
+            package_bytes
+        } else {
+            volumes[&slot.set_index].payload_bytes as u64
+        };
+        match need(&slot, &discs) {
+            Need::Done => {}
+            Need::Verify(disc) => {
+                total += bytes;
+                queue.push_back((slot, Need::Verify(disc)));
+            }
+            Need::Write { attempts } => {
+                // Written once, read back once.
+                total += 2 * bytes;
+                queue.push_back((slot, Need::Write { attempts }));
+            }
+        }
+    }
+    if !queue.is_empty() {
+        engine
+            .set_step(job.id, JobStep::Burn, "正在制作副本")
+            .await?;
+        let work = Arc::new(Work {
+            engine: Arc::clone(engine),
+            job: job.clone(),
+            volumes,
+            files,
+            parts,
+            queue: Mutex::new(queue),
+            done: AtomicU64::new(0),
+            total,
+            failure: Mutex::new(None),
+        });
+        work.progress("正在制作副本").await;
+        let mut tasks = Vec::new();
+        if job.copies_optical > 0 {
+            for drive in &engine.settings.drives {
+                tasks.push(tokio::spawn(drive_worker(
+                    Arc::clone(&work),
+                    Arc::clone(drive),
+                )));
+            }
+        }
+        tasks.push(tokio::spawn(disk_worker(Arc::clone(&work))));
+        for task in tasks {
+            task.await
+                .map_err(|e| err!(Internal, "copy worker failed: {e}"))?;
+        }
+        if let Some(error) = work
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(error);
+        }
+        let left = work.queue.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if left > 0 {
+            bail!(
+                Unavailable,
+                "没有可用的刻录机或硬盘完成剩余的 {left} 份副本"
+            );
+        }
+    }
+    engine.set_step(job.id, JobStep::Record, "正在登记").await
+}
+
+/// One drive's loop: takes optical slots until none are left, the job fails, or the drive is gone.
+async fn drive_worker(work: Arc<Work>, drive: Arc<dyn Burner>) {
+    let name = drive.info().name;
+    while !work.failed() {
+        let Some((slot, need)) = work.next(false) else {
+            break;
+        };
+        let lock = Arc::clone(&work.engine.drive_locks[&name]);
+        let _guard = lock.lock().await;
+        match need {
+            Need::Done => {}
+            Need::Verify(disc) => verify_optical(&work, &drive, slot, disc, 0).await,
+            Need::Write { attempts } => match burn_optical(&work, &drive, slot).await {
+                Ok(disc) => verify_optical(&work, &drive, slot, disc, attempts).await,
+                Err(BurnFailure::DriveGone(error)) => {
+                    // Nothing was written; another drive may take the slot.
+                    tracing::warn!(drive = %name, %error, "drive unavailable, leaving it out of this job");
+                    work.push(slot, Need::Write { attempts });
+                    return;
+                }
+                Err(BurnFailure::Disc(error)) => work.retry(slot, attempts + 1, &error),
+                Err(BurnFailure::Job(error)) => work.fail(error),
+            },
+        }
+    }
+}
+
+enum BurnFailure {
+    /// The drive could not take a disc at all; nothing was written.
+    DriveGone(Error),
+    /// The disc failed; it was rejected.
+    Disc(Error),
+    /// The catalog failed; the job stops.
+    Job(Error),
+}
+
+impl From<Error> for BurnFailure {
+    fn from(e: Error) -> BurnFailure {
+        BurnFailure::Job(e)
+    }
+}
+
+fn volume_payload(work: &Work, volume: &VolumeRow) -> Result<Vec<PayloadFile>> {
+    steps::volume_payload(&volume.items()?, &work.by_id(), &work.parts)
+}
+
+async fn burn_optical(
+    work: &Arc<Work>,
+    drive: &Arc<dyn Burner>,
+    slot: Slot,
+) -> Result<DiscRow, BurnFailure> {
+    let engine = &work.engine;
+    let info = drive.info();
+    let volume = &work.volumes[&slot.set_index];
+    let data_dir = engine.data_dir();
+    let root = pkg::volume_dir(&data_dir, work.job.id, slot.set_index);
+    let by_id = work.by_id();
+    let mut cuts = Vec::new();
+    for item in volume.items()? {
+        if let Some(part) = item.part {
+            let file = by_id[&item.file];
+            let piece = work
+                .parts
+                .iter()
+                .find(|p| p.package_file_id == item.file && p.part_index == part as i64)
+                .ok_or_else(|| err!(Internal, "part {part} of {} is missing", file.rel_path))?;
+            cuts.push(Cut {
+                source: pkg::bag_dir(&data_dir, work.job.id)
+                    .join("data")
+                    .join(&file.rel_path),
+                offset: piece.offset as u64,
+                length: piece.length as u64,
+                disc_path: format!("data/{}", plan::part_path(&file.rel_path, part)),
+            });
+        }
+    }
+    let now = engine.now();
+    // The disc is recorded as "writing" before a byte is written, so a crash leaves a trace
+    // that the restart turns into a rejected disc.
+    let disc_id = sqlx::query(
+        "INSERT INTO discs (job_id, kind, set_index, set_count, copy_index, medium, target, location, volume_id, status, created_at)
+         VALUES (?, 'optical', ?, ?, ?, ?, ?, '', ?, 'writing', ?)",
+    )
+    .bind(work.job.id)
+    .bind(slot.set_index)
+    .bind(slot.set_count)
+    .bind(slot.copy_index)
+    .bind(&info.medium)
+    .bind(&info.name)
+    .bind(&volume.volume_id)
+    .bind(&now)
+    .execute(&engine.pool)
+    .await
+    .map_err(Error::from)?
+    .last_insert_rowid();
+    let request = BurnRequest {
+        volume_id: volume.volume_id.clone(),
+        disc_name: format!(
+            "job{}-disc{}-of{}-copy{}-{}",
+            work.job.id, slot.set_index, slot.set_count, slot.copy_index, disc_id
+        ),
+        root,
+        cuts,
+    };
+    let location = match &info.kind {
+        &"virtual" => info.device.join(format!("{}.iso", request.disc_name)),
+        _ => info.device.clone(),
+    };
+    sqlx::query("UPDATE discs SET location = ? WHERE id = ?")
+        .bind(location.display().to_string())
+        .bind(disc_id)
+        .execute(&engine.pool)
+        .await
+        .map_err(Error::from)?;
+    let message = format!("正在刻录{}（驱动器 {}）", slot.describe(), info.name);
+    work.progress(&message).await;
+    let bytes = volume.payload_bytes as u64;
+    let result = {
+        let drive = Arc::clone(drive);
+        let work = Arc::clone(work);
+        let ticker_work = Arc::clone(&work);
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut reported = 0u64;
+            drive.burn(&request, &mut |p| {
+                let now = (p.fraction.clamp(0.0, 1.0) * bytes as f64) as u64;
+                if now > reported {
+                    work.done.fetch_add(now - reported, Ordering::Relaxed);
+                    reported = now;
+                }
+            })
+        });
+        tokio::pin!(handle);
+        loop {
+            tokio::select! {
+                joined = &mut handle => break joined,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => ticker_work.progress(&message).await,
+            }
+        }
+    };
+    let result = result.map_err(|e| err!(Internal, "burn thread failed: {e}"))?;
+    match result {
+        Ok(burned) => {
+            let size = std::fs::metadata(&burned.location)
+                .map(|m| m.len())
+                .unwrap_or(bytes);
+            sqlx::query(
+                "UPDATE discs SET status = 'written', bytes = ?, location = ? WHERE id = ?",
+            )
+            .bind(size as i64)
+            .bind(burned.location.display().to_string())
+            .bind(disc_id)
+            .execute(&engine.pool)
+            .await
+            .map_err(Error::from)?;
+            Ok(catalog::job_discs(&engine.pool, work.job.id)
+                .await?
+                .into_iter()
+                .find(|d| d.id == disc_id)
+                .ok_or_else(|| err!(Internal, "disc {disc_id} vanished"))?)
+        }
+        Err(BurnError::DriveUnavailable { drive, reason }) => {
+            sqlx::query("DELETE FROM discs WHERE id = ?")
+                .bind(disc_id)
+                .execute(&engine.pool)
+                .await
+                .map_err(Error::from)?;
+            Err(BurnFailure::DriveGone(err!(
+                Unavailable,
+                "刻录机 {drive} 不可用：{reason}"
+            )))
+        }
+        Err(error) => {
+            let error = Error::from(error);
+            tracing::warn!(disc_id, %error, "burn failed; disc rejected");
+            drive.discard(&BurnedDisc { location });
+            reject(engine, disc_id, &format!("刻录失败：{}", error.message)).await?;
+            Err(BurnFailure::Disc(error))
+        }
+    }
+}
+
+/// The digests every file of a copy must have: its payload from the catalog, its tag files as
+/// written in staging.
+fn expected(payload: Vec<PayloadFile>, tag_root: &Path) -> Result<Vec<Expected>> {
+    let mut out: Vec<Expected> = payload
+        .into_iter()
+        .map(|p| Expected {
+            path: p.bag_path,
+            size: p.size,
+            digests: p.digests,
+        })
+        .collect();
+    for tag in layout::tag_files_in(tag_root)? {
+        out.push(Expected {
+            path: tag.bag_path,
+            size: tag.size,
+            digests: tag.digests,
+        });
+    }
+    Ok(out)
+}
+
+async fn verify_optical(
+    work: &Arc<Work>,
+    drive: &Arc<dyn Burner>,
+    slot: Slot,
+    disc: DiscRow,
+    attempts: u32,
+) {
+    let result = verify_optical_inner(work, drive, slot, &disc).await;
+    match result {
+        Ok(()) => {}
+        Err(BurnFailure::Disc(error)) => {
+            tracing::warn!(disc_id = disc.id, %error, "read-back failed; disc rejected");
+            drive.discard(&BurnedDisc {
+                location: PathBuf::from(&disc.location),
+            });
+            if let Err(e) = reject(&work.engine, disc.id, &error.message).await {
+                work.fail(e);
+                return;
+            }
+            work.retry(slot, attempts + 1, &error);
+        }
+        Err(BurnFailure::DriveGone(error)) | Err(BurnFailure::Job(error)) => work.fail(error),
+    }
+}
+
+async fn verify_optical_inner(
+    work: &Arc<Work>,
+    drive: &Arc<dyn Burner>,
+    slot: Slot,
+    disc: &DiscRow,
+) -> Result<(), BurnFailure> {
+    let engine = &work.engine;
+    engine
+        .set_step(work.job.id, JobStep::Verify, "正在回读校验")
+        .await?;
+    let volume = &work.volumes[&slot.set_index];
+    let root = pkg::volume_dir(&engine.data_dir(), work.job.id, slot.set_index);
+    let expected = expected(volume_payload(work, volume)?, &root)?;
+    let message = format!("正在回读校验{}", slot.describe());
+    work.progress(&message).await;
+    let drive = Arc::clone(drive);
+    let location = PathBuf::from(&disc.location);
+    let worker = Arc::clone(work);
+    let result = tokio::task::spawn_blocking(move || -> Result<()> {
+        let burned = BurnedDisc { location };
+        drive.media_check(&burned)?;
+        let mut reader = drive.open_disc(&burned)?;
+        verify::verify_disc(&mut *reader, &expected, &worker.done)
+    })
+    .await
+    .map_err(|e| err!(Internal, "verify thread failed: {e}"))?;
+    match result {
+        Ok(()) => {
+            mark_verified(engine, disc.id).await?;
+            work.progress(&format!("{}已校验", slot.describe())).await;
+            Ok(())
+        }
+        Err(e) => Err(BurnFailure::Disc(e)),
+    }
+}
+
+async fn mark_verified(engine: &Engine, disc_id: i64) -> Result<()> {
+    sqlx::query("UPDATE discs SET status = 'verified', error = NULL, verified_at = ? WHERE id = ?")
+        .bind(engine.now())
+        .bind(disc_id)
+        .execute(&engine.pool)
+        .await?;
+    Ok(())
+}
+
+fn partial_dir(final_dir: &Path) -> PathBuf {
+    let name = final_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    final_dir.with_file_name(format!(".{name}.partial"))
+}
+
+/// Chooses a disk target: the first whose folder exists and is writable.
+fn pick_disk(disks: &[DiskTarget]) -> Result<&DiskTarget> {
+    let mut reasons = Vec::new();
+    for disk in disks {
+        match std::fs::metadata(&disk.path) {
+            Ok(m) if m.is_dir() => {
+                let probe = disk.path.join(".witness-write-test");
+                match std::fs::write(&probe, b"ok") {
+                    Ok(()) => {
+                        let _ = std::fs::remove_file(&probe);
+                        return Ok(disk);
+                    }
+                    Err(e) => reasons.push(format!(
+                        "{}（{}）不可写：{e}",
+                        disk.name,
+                        disk.path.display()
+                    )),
+                }
+            }
+            Ok(_) => reasons.push(format!("{}（{}）不是目录", disk.name, disk.path.display())),
+            Err(e) => reasons.push(format!(
+                "{}（{}）不可用（未挂载？）：{e}",
+                disk.name,
+                disk.path.display()
+            )),
+        }
+    }
+    if reasons.is_empty() {
+        bail!(FailedPrecondition, "没有配置硬盘副本目录 ([[disks]])");
+    }
+    bail!(
+        Unavailable,
+        "没有可写的硬盘副本目录：{}",
+        reasons.join("；")
+    )
+}
+
+async fn disk_worker(work: Arc<Work>) {
+    while !work.failed() {
+        let Some((slot, need)) = work.next(true) else {
+            break;
+        };
+        match need {
+            Need::Done => {}
+            Need::Verify(disc) => verify_disk(&work, slot, disc, 0).await,
+            Need::Write { attempts } => match write_disk(&work, slot).await {
+                Ok(disc) => verify_disk(&work, slot, disc, attempts).await,
+                Err(BurnFailure::Disc(error)) => work.retry(slot, attempts + 1, &error),
+                Err(BurnFailure::DriveGone(error)) | Err(BurnFailure::Job(error)) => {
+                    work.fail(error)
+                }
+            },
+        }
+    }
+}
+
+async fn write_disk(work: &Arc<Work>, slot: Slot) -> Result<DiscRow, BurnFailure> {
+    let engine = &work.engine;
+    let disk = pick_disk(&engine.settings.disks)
+        .map_err(BurnFailure::Job)?
+        .clone();
+    let final_dir = disk
+        .path
+        .join(&work.job.project_number)
+        .join(format!("job-{}-copy{}", work.job.id, slot.copy_index));
+    let disc_id = sqlx::query(
+        "INSERT INTO discs (job_id, kind, set_index, set_count, copy_index, medium, target, location, volume_id, status, created_at)
+         VALUES (?, 'disk', 1, 1, ?, 'disk', ?, ?, ?, 'writing', ?)",
+    )
+    .bind(work.job.id)
+    .bind(slot.copy_index)
+    .bind(&disk.name)
+    .bind(final_dir.display().to_string())
+    .bind(&work.job.package_uuid)
+    .bind(engine.now())
+    .execute(&engine.pool)
+    .await
+    .map_err(Error::from)?
+    .last_insert_rowid();
+    let message = format!("正在写入{}（{}）", slot.describe(), disk.name);
+    work.progress(&message).await;
+    let bag = pkg::bag_dir(&engine.data_dir(), work.job.id);
+    let target = final_dir.clone();
+    let worker = Arc::clone(work);
+    let result =
+        tokio::task::spawn_blocking(move || copy_tree_durably(&bag, &target, &worker.done))
+            .await
+            .map_err(|e| err!(Internal, "disk copy thread failed: {e}"))?;
+    match result {
+        Ok(bytes) => {
+            sqlx::query("UPDATE discs SET status = 'written', bytes = ? WHERE id = ?")
+                .bind(bytes as i64)
+                .bind(disc_id)
+                .execute(&engine.pool)
+                .await
+                .map_err(Error::from)?;
+            Ok(catalog::job_discs(&engine.pool, work.job.id)
+                .await?
+                .into_iter()
+                .find(|d| d.id == disc_id)
+                .ok_or_else(|| err!(Internal, "disc {disc_id} vanished"))?)
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(partial_dir(&final_dir));
+            reject(engine, disc_id, &format!("写入硬盘失败：{}", error.message)).await?;
+            Err(BurnFailure::Disc(error))
+        }
+    }
+}
+
+/// Copies the bag into `<target>.partial`, fsyncs every file and folder, then renames it into
+/// place: a disk copy either exists whole or not at all.
+fn copy_tree_durably(bag: &Path, target: &Path, done: &AtomicU64) -> Result<u64> {
+    let partial = partial_dir(target);
+    for dir in [&partial, &target.to_path_buf()] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| io_error(format!("清理 {}", dir.display()), e))?;
+        }
+    }
+    let parent = target
+        .parent()
+        .ok_or_else(|| err!(Internal, "disk copy target has no parent"))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| io_error(format!("创建目录 {}", parent.display()), e))?;
+    let mut bytes = 0u64;
+    let mut stack = vec![(bag.to_path_buf(), partial.clone())];
+    let mut dirs = Vec::new();
+    while let Some((from, to)) = stack.pop() {
+        std::fs::create_dir_all(&to)
+            .map_err(|e| io_error(format!("创建目录 {}", to.display()), e))?;
+        dirs.push(to.clone());
+        for entry in std::fs::read_dir(&from).map_err(|e| io_error(from.display(), e))? {
+            let entry = entry.map_err(|e| io_error(from.display(), e))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| io_error(entry.path().display(), e))?;
+            let dest = to.join(entry.file_name());
+            if kind.is_dir() {
+                stack.push((entry.path(), dest));
+            } else {
+                let n = std::fs::copy(entry.path(), &dest)
+                    .map_err(|e| io_error(format!("写入 {}", dest.display()), e))?;
+                let file = std::fs::File::open(&dest).map_err(|e| io_error(dest.display(), e))?;
+                file.sync_all()
+                    .map_err(|e| io_error(format!("同步 {}", dest.display()), e))?;
+                bytes += n;
+                done.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+    for dir in dirs.iter().rev() {
+        sync_dir(dir)?;
+    }
+    std::fs::rename(&partial, target)
+        .map_err(|e| io_error(format!("重命名为 {}", target.display()), e))?;
+    sync_dir(parent)?;
+    Ok(bytes)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(format!("同步目录 {}", dir.display()), e))
+}
+
+async fn verify_disk(work: &Arc<Work>, slot: Slot, disc: DiscRow, attempts: u32) {
+    let engine = &work.engine;
+    let result: Result<()> = async {
+        engine
+            .set_step(work.job.id, JobStep::Verify, "正在回读校验")
+            .await?;
+        work.progress(&format!("正在回读校验{}", slot.describe()))
+            .await;
+        let bag = pkg::bag_dir(&engine.data_dir(), work.job.id);
+        let payload: Vec<PayloadFile> = work
+            .files
+            .iter()
+            .map(|f| PayloadFile {
+                bag_path: format!("data/{}", f.rel_path),
+                size: f.size as u64,
+                digests: Digests {
+                    sha256: f.sha256.clone(),
+                    sm3: f.sm3.clone(),
+                },
+            })
+            .collect();
+        let expected = expected(payload, &bag)?;
+        let location = PathBuf::from(&disc.location);
+        let worker = Arc::clone(work);
+        tokio::task::spawn_blocking(move || verify::verify_dir(&location, &expected, &worker.done))
+            .await
+            .map_err(|e| err!(Internal, "verify thread failed: {e}"))?
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            if let Err(e) = mark_verified(engine, disc.id).await {
+                work.fail(e);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(disc_id = disc.id, %error, "disk copy read-back failed; copy rejected");
+            let _ = std::fs::remove_dir_all(&disc.location);
+            if let Err(e) = reject(engine, disc.id, &error.message).await {
+                work.fail(e);
+                return;
+            }
+            work.retry(slot, attempts + 1, &error);
+        }
+    }
+}

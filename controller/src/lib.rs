@@ -1,0 +1,20 @@
+//! Witness (见证) controller: the archive appliance daemon of a public-resource trading center.
+//!
+//! See ARCHITECTURE.md for the map; in short, `catalog` stores projects and jobs, `jobs` runs
+//! backups through `package` (collect, layout, plan), the drivers' burners and `verify`, and
+//! `web` is the HTTP face.
+
+pub mod catalog;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod digest;
+pub mod error;
+pub mod jobs;
+pub mod package;
+pub mod paths;
+pub mod serve;
+pub mod verify;
+pub mod web;

@@ -1,0 +1,315 @@
+//! The HTTP face of the controller: the JSON API under `/api`, its OpenAPI document, and the
+//! embedded web UI. Only this module knows HTTP.
+
+mod error;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use tokio::io::AsyncWriteExt;
+use utoipa::OpenApi;
+use witness_schemas::api::{
+    AddSources, ApiError, Category, CopyKind, Disc, DiscStatus, Drive, Job, JobStatus, JobStep,
+    NewProject, Project, ProjectDetail, ProjectStatus, SourceFile, SourceKind,
+};
+
+use crate::error::{io_error, Error, Result};
+use crate::jobs::Engine;
+use crate::paths::check_rel_path;
+use crate::{bail, catalog, err};
+
+/// Shared state of every handler.
+pub type AppState = Arc<Engine>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Witness 见证 controller API",
+        description = "评标档案归档系统：项目、文件、一键备份、光盘与副本"
+    ),
+    paths(
+        list_projects,
+        create_project,
+        get_project,
+        add_sources,
+        upload_file,
+        backup,
+        list_jobs,
+        get_job,
+        list_discs,
+        list_drives
+    ),
+    components(schemas(
+        Project,
+        NewProject,
+        ProjectDetail,
+        ProjectStatus,
+        Category,
+        SourceFile,
+        SourceKind,
+        AddSources,
+        Job,
+        JobStatus,
+        JobStep,
+        Disc,
+        DiscStatus,
+        CopyKind,
+        Drive,
+        ApiError
+    ))
+)]
+struct ApiDoc;
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/projects", get(list_projects).post(create_project))
+        .route("/api/projects/{number}", get(get_project))
+        .route("/api/projects/{number}/sources", post(add_sources))
+        .route(
+            "/api/projects/{number}/files/{*rel_path}",
+            // Uploads stream to disk, so the default 2 MB body limit does not apply to them.
+            put(upload_file).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/projects/{number}/backup", post(backup))
+        .route("/api/jobs", get(list_jobs))
+        .route("/api/jobs/{id}", get(get_job))
+        .route("/api/discs", get(list_discs))
+        .route("/api/drives", get(list_drives))
+        .route(
+            "/api/{*rest}",
+            get(api_not_found).post(api_not_found).put(api_not_found),
+        )
+        .route("/", get(index))
+        .route("/app.js", get(app_js))
+        .route("/style.css", get(style_css))
+        .with_state(engine)
+}
+
+/// JSON bodies whose rejections (malformed JSON, wrong types) come back as our ApiError.
+struct JsonBody<T>(T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(err!(
+                InvalidArgument,
+                "请求体不是有效的 JSON：{}",
+                rejection.body_text()
+            )),
+        }
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn api_not_found() -> Error {
+    err!(NotFound, "没有这个接口 (no such API route)")
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../../../web/index.html"),
+    )
+}
+
+async fn app_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../../web/app.js"),
+    )
+}
+
+async fn style_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../../web/style.css"),
+    )
+}
+
+#[utoipa::path(get, path = "/api/projects", responses((status = 200, body = [Project])))]
+async fn list_projects(State(engine): State<AppState>) -> Result<Json<Vec<Project>>> {
+    Ok(Json(catalog::list_projects(&engine.pool).await?))
+}
+
+#[utoipa::path(post, path = "/api/projects", request_body = NewProject,
+    responses((status = 201, body = Project), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+async fn create_project(
+    State(engine): State<AppState>,
+    JsonBody(new): JsonBody<NewProject>,
+) -> Result<Response> {
+    let project = catalog::create_project(&engine.pool, &new, engine.clock.now()).await?;
+    tracing::info!(project = %project.number, "project registered");
+    Ok((StatusCode::CREATED, Json(project)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/projects/{number}", params(("number" = String, Path, description = "项目编号")),
+    responses((status = 200, body = ProjectDetail), (status = 404, body = ApiError)))]
+async fn get_project(
+    State(engine): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<ProjectDetail>> {
+    Ok(Json(catalog::project_detail(&engine.pool, &number).await?))
+}
+
+#[utoipa::path(post, path = "/api/projects/{number}/sources", request_body = AddSources,
+    params(("number" = String, Path, description = "项目编号")),
+    responses((status = 201, body = [SourceFile]), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+async fn add_sources(
+    State(engine): State<AppState>,
+    Path(number): Path<String>,
+    JsonBody(body): JsonBody<AddSources>,
+) -> Result<Response> {
+    let added =
+        catalog::add_sources(&engine.pool, &number, &body.paths, engine.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+/// Stores an uploaded file under `<data>/store/project-<id>/` and registers it. The body is
+/// written to a hidden partial file and renamed only when complete.
+#[utoipa::path(put, path = "/api/projects/{number}/files/{rel_path}",
+    params(("number" = String, Path, description = "项目编号"), ("rel_path" = String, Path, description = "包内路径，如 投标文件/商务标.pdf")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = SourceFile), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+async fn upload_file(
+    State(engine): State<AppState>,
+    Path((number, rel_path)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response> {
+    let project = catalog::project(&engine.pool, &number).await?;
+    let rel_path = check_rel_path(&rel_path)?;
+    if catalog::source_exists(&engine.pool, project.id, &rel_path).await? {
+        bail!(AlreadyExists, "项目 {number} 已有文件 {rel_path}");
+    }
+    let store = engine
+        .settings
+        .data_dir
+        .join("store")
+        .join(format!("project-{}", project.id));
+    let target = store.join(&rel_path);
+    let parent = target
+        .parent()
+        .ok_or_else(|| err!(InvalidArgument, "bad path"))?
+        .to_path_buf();
+    tokio::fs::create_dir_all(&parent)
+        .await
+        .map_err(|e| io_error(format!("创建目录 {}", parent.display()), e))?;
+    let partial = parent.join(format!(
+        ".{}.upload-{}",
+        target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file"),
+        std::process::id()
+    ));
+    let size = match write_body(body, &partial).await {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+    };
+    tokio::fs::rename(&partial, &target)
+        .await
+        .map_err(|e| io_error(format!("保存 {}", target.display()), e))?;
+    let file = catalog::add_uploaded(
+        &engine.pool,
+        &project,
+        &rel_path,
+        &target,
+        size,
+        engine.clock.now(),
+    )
+    .await?;
+    tracing::info!(project = %number, path = %rel_path, size, "file uploaded");
+    Ok((StatusCode::CREATED, Json(file)).into_response())
+}
+
+async fn write_body(body: Body, path: &std::path::Path) -> Result<u64> {
+    use futures_util::StreamExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| io_error(format!("写入 {}", path.display()), e))?;
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| err!(InvalidArgument, "上传中断：{e}"))?;
+        size += chunk.len() as u64;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| io_error(format!("写入 {}", path.display()), e))?;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| io_error(format!("同步 {}", path.display()), e))?;
+    Ok(size)
+}
+
+#[utoipa::path(post, path = "/api/projects/{number}/backup", params(("number" = String, Path, description = "项目编号")),
+    responses((status = 202, body = Job), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn backup(State(engine): State<AppState>, Path(number): Path<String>) -> Result<Response> {
+    let job = engine.submit_backup(&number).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/jobs", responses((status = 200, body = [Job])))]
+async fn list_jobs(State(engine): State<AppState>) -> Result<Json<Vec<Job>>> {
+    Ok(Json(catalog::list_jobs(&engine.pool, None).await?))
+}
+
+#[utoipa::path(get, path = "/api/jobs/{id}", params(("id" = i64, Path, description = "作业号")),
+    responses((status = 200, body = Job), (status = 404, body = ApiError)))]
+async fn get_job(State(engine): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| err!(InvalidArgument, "作业号 {id:?} 不是数字"))?;
+    Ok(Json(catalog::job(&engine.pool, id).await?.to_api()))
+}
+
+#[utoipa::path(get, path = "/api/discs", responses((status = 200, body = [Disc])))]
+async fn list_discs(State(engine): State<AppState>) -> Result<Json<Vec<Disc>>> {
+    Ok(Json(catalog::list_discs(&engine.pool, None).await?))
+}
+
+#[utoipa::path(get, path = "/api/drives", responses((status = 200, body = [Drive])))]
+async fn list_drives(State(engine): State<AppState>) -> Result<Json<Vec<Drive>>> {
+    Ok(Json(
+        engine
+            .settings
+            .drives
+            .iter()
+            .map(|d| {
+                let info = d.info();
+                Drive {
+                    state: if engine.drive_busy(&info.name) {
+                        "busy"
+                    } else {
+                        "idle"
+                    }
+                    .to_string(),
+                    name: info.name,
+                    kind: info.kind.to_string(),
+                    medium: info.medium,
+                    capacity_bytes: info.capacity_bytes as i64,
+                    device: info.device.display().to_string(),
+                }
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,482 @@
+//! Burners: the `Burner` trait and its xorriso implementation, for real optical drives and for
+//! virtual drives that write `stdio:` image files through the very same libburn code path.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What the controller needs to know about a drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveInfo {
+    pub name: String,
+    /// `optical` or `virtual`.
+    pub kind: &'static str,
+    /// Medium code from [`witness_schemas::media`].
+    pub medium: String,
+    /// Bytes a blank disc holds.
+    pub capacity_bytes: u64,
+    /// `/dev/sr0`, or the folder of a virtual drive's images.
+    pub device: PathBuf,
+}
+
+/// A byte range of a disk file written as its own file on the disc (a part of a split file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    pub source: PathBuf,
+    pub offset: u64,
+    pub length: u64,
+    /// Path on the disc, `/`-separated, without a leading slash.
+    pub disc_path: String,
+}
+
+/// One disc to write: a folder that becomes the disc's root, plus byte ranges of other files.
+#[derive(Debug, Clone)]
+pub struct BurnRequest {
+    /// ISO 9660 volume id: up to 32 characters of `A-Z0-9_`.
+    pub volume_id: String,
+    /// A unique name for this disc (attempt); virtual drives name the image file after it.
+    pub disc_name: String,
+    pub root: PathBuf,
+    pub cuts: Vec<Cut>,
+}
+
+/// A written disc: where to read it back from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BurnedDisc {
+    /// The image file of a virtual drive or the device of an optical drive.
+    pub location: PathBuf,
+}
+
+/// Progress of a running burn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BurnProgress {
+    /// 0.0 to 1.0, as xorriso reports it.
+    pub fraction: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BurnError {
+    #[error("drive {drive} is not available: {reason}")]
+    DriveUnavailable { drive: String, reason: String },
+    #[error("the medium in drive {drive} is full: {detail}")]
+    MediumFull { drive: String, detail: String },
+    #[error("writing on drive {drive} failed: {detail}")]
+    WriteFailed { drive: String, detail: String },
+    #[error("media check of drive {drive} found unreadable blocks: {detail}")]
+    MediaCheckFailed { drive: String, detail: String },
+    #[error("cannot run xorriso: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A reader over a written disc.
+pub trait DiscRead: Read + Seek + Send {}
+impl<T: Read + Seek + Send> DiscRead for T {}
+
+/// A drive that writes discs. Calls block; the controller runs them on blocking threads.
+pub trait Burner: Send + Sync {
+    fn info(&self) -> DriveInfo;
+    /// Writes `request` onto a fresh disc, reporting progress as it goes.
+    fn burn(
+        &self,
+        request: &BurnRequest,
+        progress: &mut dyn FnMut(BurnProgress),
+    ) -> Result<BurnedDisc, BurnError>;
+    /// Opens a written disc for read-back.
+    fn open_disc(&self, disc: &BurnedDisc) -> Result<Box<dyn DiscRead>, BurnError>;
+    /// Runs the drive's own media check (xorriso `-check_media`) on optical discs; virtual
+    /// drives have no media to degrade, so their check is the read-back alone.
+    fn media_check(&self, disc: &BurnedDisc) -> Result<(), BurnError>;
+    /// Throws away a disc that failed (a virtual drive deletes its image; a real disc goes to the
+    /// reject pile by hand or by the autoloader).
+    fn discard(&self, disc: &BurnedDisc);
+}
+
+/// Where an [`XorrisoBurner`] writes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Optical {
+        device: PathBuf,
+    },
+    Virtual {
+        image_dir: PathBuf,
+        /// Writes beyond this many bytes fail, as on a full disc.
+        capacity_bytes: u64,
+        throttle_bytes_per_sec: Option<u64>,
+    },
+}
+
+/// A burner driven by one `xorriso` process per disc.
+#[derive(Debug, Clone)]
+pub struct XorrisoBurner {
+    pub name: String,
+    pub medium: String,
+    pub capacity_bytes: u64,
+    pub target: Target,
+}
+
+impl XorrisoBurner {
+    fn unavailable(&self, reason: impl Into<String>) -> BurnError {
+        BurnError::DriveUnavailable {
+            drive: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks that the drive can take a disc now, before anything is written.
+    fn check_ready(&self) -> Result<(), BurnError> {
+        match &self.target {
+            Target::Optical { device } => {
+                if !device.exists() {
+                    return Err(self.unavailable(format!("{} does not exist", device.display())));
+                }
+            }
+            Target::Virtual { image_dir, .. } => {
+                let meta = std::fs::metadata(image_dir).map_err(|e| {
+                    self.unavailable(format!("image folder {}: {e}", image_dir.display()))
+                })?;
+                if !meta.is_dir() {
+                    return Err(self.unavailable(format!(
+                        "image folder {} is not a folder",
+                        image_dir.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn outdev(&self, request: &BurnRequest) -> Result<(String, PathBuf), BurnError> {
+        match &self.target {
+            Target::Optical { device } => Ok((device.display().to_string(), device.clone())),
+            Target::Virtual { image_dir, .. } => {
+                let image = image_dir.join(format!("{}.iso", request.disc_name));
+                // libburn treats an existing stdio file as an appendable medium and would add a
+                // session to it; a fresh disc must start from nothing.
+                match std::fs::remove_file(&image) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(BurnError::Io {
+                            context: format!("removing stale image {}", image.display()),
+                            source: e,
+                        })
+                    }
+                }
+                Ok((format!("stdio:{}", image.display()), image))
+            }
+        }
+    }
+
+    fn burn_args(&self, request: &BurnRequest, outdev: &str) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-abort_on",
+            "FAILURE",
+            "-return_with",
+            "SORRY",
+            "32",
+            "-pkt_output",
+            "on",
+            // Names on disk are UTF-8 whatever the caller's locale; Rock Ridge keeps them as
+            // UTF-8 bytes and Joliet gets proper UCS-2 for Windows readers.
+            "-local_charset",
+            "UTF-8",
+            "-charset",
+            "UTF-8",
+            "-outdev",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(outdev.to_string());
+        match &self.target {
+            Target::Virtual {
+                throttle_bytes_per_sec: Some(rate),
+                ..
+            } => {
+                // libburn paces stdio: pseudo-drives to the requested speed, which is how a virtual
+                // drive imitates a real one. Its unit "k" is 1000 bytes per second.
+                args.extend(["-speed".to_string(), format!("{}k", (rate / 1000).max(1))]);
+            }
+            Target::Optical { .. } => {
+                // Close the disc: archive media must not be left appendable.
+                args.extend(["-close".to_string(), "on".to_string()]);
+            }
+            Target::Virtual { .. } => {}
+        }
+        args.extend(
+            [
+                "-joliet",
+                "on",
+                "-rockridge",
+                "on",
+                // Level 3 lets files over 4 GiB be written as several extents.
+                "-compliance",
+                "iso_9660_level=3:joliet_long_names",
+                "-volid",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        args.push(request.volume_id.clone());
+        args.push("-map".into());
+        args.push(request.root.display().to_string());
+        args.push("/".into());
+        for cut in &request.cuts {
+            args.push("-cut_out".into());
+            args.push(cut.source.display().to_string());
+            args.push(cut.offset.to_string());
+            args.push(cut.length.to_string());
+            args.push(format!("/{}", cut.disc_path));
+        }
+        args.push("-commit".into());
+        args.push("-end".into());
+        args
+    }
+}
+
+/// Reads xorriso's `-pkt_output` lines: progress from UPDATE lines, the problem from the
+/// FAILURE/SORRY lines (the last one is usually the most specific).
+fn parse_packet_line(line: &str) -> PacketLine {
+    // "I:1: xorriso : UPDATE : Writing:       8192s   55.2%   fifo 100%  buf  50%"
+    let text = line.get(5..).unwrap_or(line);
+    if text.contains(": UPDATE :") && text.contains("Writing:") {
+        if let Some(percent) = text
+            .split_whitespace()
+            .find_map(|word| word.strip_suffix('%').and_then(|n| n.parse::<f64>().ok()))
+        {
+            return PacketLine::Progress(percent / 100.0);
+        }
+    }
+    for level in [": FATAL :", ": FAILURE :", ": SORRY :"] {
+        if let Some(at) = text.find(level) {
+            return PacketLine::Problem(text[at + level.len()..].trim().to_string());
+        }
+    }
+    PacketLine::Other
+}
+
+enum PacketLine {
+    Progress(f64),
+    Problem(String),
+    Other,
+}
+
+fn looks_full(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower.contains("file too large")
+        || lower.contains("exceeds free space")
+        || lower.contains("no space left")
+        || lower.contains("not enough space")
+}
+
+impl Burner for XorrisoBurner {
+    fn info(&self) -> DriveInfo {
+        let (kind, device) = match &self.target {
+            Target::Optical { device } => ("optical", device.clone()),
+            Target::Virtual { image_dir, .. } => ("virtual", image_dir.clone()),
+        };
+        DriveInfo {
+            name: self.name.clone(),
+            kind,
+            medium: self.medium.clone(),
+            capacity_bytes: self.capacity_bytes,
+            device,
+        }
+    }
+
+    fn burn(
+        &self,
+        request: &BurnRequest,
+        progress: &mut dyn FnMut(BurnProgress),
+    ) -> Result<BurnedDisc, BurnError> {
+        self.check_ready()?;
+        let (outdev, location) = self.outdev(request)?;
+        let mut command = Command::new("xorriso");
+        command
+            .args(self.burn_args(request, &outdev))
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Target::Virtual { capacity_bytes, .. } = &self.target {
+            limit_file_size(&mut command, *capacity_bytes);
+        }
+        let mut child = command.spawn().map_err(BurnError::Spawn)?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        // stderr is drained on its own thread so a chatty xorriso never blocks on a full pipe.
+        let stderr_thread = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            text
+        });
+        let mut problems: Vec<String> = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match parse_packet_line(&line) {
+                PacketLine::Progress(fraction) => progress(BurnProgress { fraction }),
+                PacketLine::Problem(problem) => problems.push(problem),
+                PacketLine::Other => {}
+            }
+        }
+        let status = child.wait().map_err(|e| BurnError::Io {
+            context: "waiting for xorriso".into(),
+            source: e,
+        })?;
+        let stderr_text = stderr_thread.join().unwrap_or_default();
+        if status.success() && problems.is_empty() {
+            progress(BurnProgress { fraction: 1.0 });
+            return Ok(BurnedDisc { location });
+        }
+        let mut detail = problems.join("; ");
+        if detail.is_empty() {
+            detail = stderr_text.lines().last().unwrap_or("").trim().to_string();
+        }
+        if detail.is_empty() {
+            detail = format!("xorriso exited with {status}");
+        }
+        if looks_full(&detail) {
+            Err(BurnError::MediumFull {
+                drive: self.name.clone(),
+                detail,
+            })
+        } else {
+            Err(BurnError::WriteFailed {
+                drive: self.name.clone(),
+                detail,
+            })
+        }
+    }
+
+    fn open_disc(&self, disc: &BurnedDisc) -> Result<Box<dyn DiscRead>, BurnError> {
+        let file = File::open(&disc.location).map_err(|e| BurnError::Io {
+            context: format!("opening {} for read-back", disc.location.display()),
+            source: e,
+        })?;
+        Ok(Box::new(file))
+    }
+
+    fn media_check(&self, disc: &BurnedDisc) -> Result<(), BurnError> {
+        let Target::Optical { .. } = &self.target else {
+            return Ok(());
+        };
+        let output = Command::new("xorriso")
+            .args(["-abort_on", "FAILURE", "-pkt_output", "on", "-indev"])
+            .arg(&disc.location)
+            .args(["-check_media", "what=disc", "--", "-end"])
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(BurnError::Spawn)?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "Media region :      0 ,   14848 , + good" — anything but good/valid is a bad region.
+        let bad: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("Media region :"))
+            .filter(|l| !(l.contains("good") || l.contains("valid")))
+            .collect();
+        if !output.status.success() || !bad.is_empty() {
+            return Err(BurnError::MediaCheckFailed {
+                drive: self.name.clone(),
+                detail: if bad.is_empty() {
+                    format!("xorriso exited with {}", output.status)
+                } else {
+                    bad.join("; ")
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn discard(&self, disc: &BurnedDisc) {
+        if let Target::Virtual { .. } = &self.target {
+            let _ = std::fs::remove_file(&disc.location);
+        }
+    }
+}
+
+/// Makes writes past `bytes` fail with EFBIG in the child, the way a full disc fails a burn, so a
+/// virtual drive's capacity is enforced by the kernel rather than by our own bookkeeping.
+fn limit_file_size(command: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit and signal are async-signal-safe, which is all pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes as libc::rlim_t,
+                rlim_max: bytes as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Ignored SIGXFSZ turns "killed by a signal" into an ordinary write error that
+            // xorriso reports; the disposition survives exec.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
+
+/// Optical drives present on this machine (`/dev/sr*`), found through sysfs.
+pub fn discover_optical() -> Vec<PathBuf> {
+    discover_in(Path::new("/sys/class/block"), Path::new("/dev"))
+}
+
+fn discover_in(sys_block: &Path, dev: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(sys_block) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| name.starts_with("sr") && name[2..].chars().all(|c| c.is_ascii_digit()))
+        .map(|name| dev.join(name))
+        .collect();
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_problems_are_read_from_packet_lines() {
+        match parse_packet_line("I:1: xorriso : UPDATE : Writing:       8192s   55.2%   fifo 100%")
+        {
+            PacketLine::Progress(f) => assert!((f - 0.552).abs() < 1e-9),
+            _ => panic!("expected progress"),
+        }
+        match parse_packet_line("I:1: libburn : FAILURE : Write error: File too large") {
+            PacketLine::Problem(p) => {
+                assert_eq!(p, "Write error: File too large");
+                assert!(looks_full(&p));
+            }
+            _ => panic!("expected a problem"),
+        }
+        assert!(matches!(
+            parse_packet_line("I:1: Drive current: -outdev 'stdio:/x'"),
+            PacketLine::Other
+        ));
+    }
+
+    #[test]
+    fn discovery_lists_only_sr_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["sr0", "sr1", "sda", "srx"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let found = discover_in(dir.path(), Path::new("/dev"));
+        assert_eq!(
+            found,
+            vec![PathBuf::from("/dev/sr0"), PathBuf::from("/dev/sr1")]
+        );
+    }
+}

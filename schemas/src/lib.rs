@@ -1,0 +1,9 @@
+//! Wire and disk formats shared by every Witness process.
+//!
+//! Only this crate defines what crosses a process, disk or network boundary; the controller and
+//! the agent convert their domain types to and from these explicitly.
+
+pub mod api;
+pub mod bag;
+pub mod config;
+pub mod media;
