@@ -412,11 +412,11 @@ pub async fn add_uploaded(
     .execute(pool)
     .await?
     .last_insert_rowid();
-    Ok(source_files(pool, project)
+    source_files(pool, project)
         .await?
         .into_iter()
         .find(|f| f.id == id)
-        .ok_or_else(|| err!(Internal, "uploaded file vanished"))?)
+        .ok_or_else(|| err!(Internal, "uploaded file vanished"))
 }
 
 pub async fn source_exists(pool: &SqlitePool, project_id: i64, rel_path: &str) -> Result<bool> {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use witness_drivers::burner::{discover_optical, Burner, Target, XorrisoBurner};
+use witness_drivers::burner::{discover_optical, Burner, Target, WriteFault, XorrisoBurner};
 use witness_schemas::config::{Config, DriveKind};
 use witness_schemas::media;
 
@@ -89,8 +89,16 @@ pub fn resolve(
         };
         let target = match drive.kind {
             DriveKind::Optical => {
-                if drive.capacity_bytes.is_some() || drive.throttle_bytes_per_sec.is_some() {
-                    bail!(InvalidArgument, "drive {}: capacity_bytes and throttle_bytes_per_sec are for virtual drives only", drive.name);
+                if drive.capacity_bytes.is_some()
+                    || drive.throttle_bytes_per_sec.is_some()
+                    || drive.fault_fail_burns.is_some()
+                    || drive.fault_fail_after_bytes.is_some()
+                {
+                    bail!(
+                        InvalidArgument,
+                        "drive {}: capacity_bytes, throttle_bytes_per_sec and fault_* are for virtual drives only",
+                        drive.name
+                    );
                 }
                 let Some(device) = drive.device.clone() else {
                     bail!(
@@ -108,6 +116,9 @@ pub fn resolve(
                     .unwrap_or_else(|| data_dir.join("drives").join(&drive.name)),
                 capacity_bytes: drive.capacity_bytes.unwrap_or(medium.capacity_bytes()),
                 throttle_bytes_per_sec: drive.throttle_bytes_per_sec,
+                fault: drive
+                    .fault_fail_burns
+                    .map(|count| WriteFault::new(drive.fault_fail_after_bytes.unwrap_or(1024 * 1024), count)),
             },
         };
         let capacity_bytes = match &target {
@@ -202,6 +213,7 @@ fn default_drives(data_dir: &Path) -> Vec<Arc<dyn Burner>> {
             image_dir: data_dir.join("drives").join("virtual1"),
             capacity_bytes: bd_r.capacity_bytes(),
             throttle_bytes_per_sec: None,
+            fault: None,
         },
     })]
 }

@@ -109,7 +109,29 @@ pub enum Target {
         /// Writes beyond this many bytes fail, as on a full disc.
         capacity_bytes: u64,
         throttle_bytes_per_sec: Option<u64>,
+        /// Fault injection for tests and demos: the next `count` burns fail once they have
+        /// written `after_bytes`, the way a bad disc fails mid-burn.
+        fault: Option<WriteFault>,
     },
+}
+
+/// A virtual drive's injected write failures (see [`Target::Virtual`]).
+#[derive(Debug, Clone)]
+pub struct WriteFault {
+    pub after_bytes: u64,
+    pub remaining: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl WriteFault {
+    pub fn new(after_bytes: u64, count: u32) -> WriteFault {
+        WriteFault { after_bytes, remaining: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(count)) }
+    }
+
+    /// Whether this burn is one of the failing ones (and counts it).
+    fn take(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
 }
 
 /// A burner driven by one `xorriso` process per disc.
@@ -305,8 +327,12 @@ impl Burner for XorrisoBurner {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Target::Virtual { capacity_bytes, .. } = &self.target {
-            limit_file_size(&mut command, *capacity_bytes);
+        if let Target::Virtual { capacity_bytes, fault, .. } = &self.target {
+            let limit = match fault {
+                Some(fault) if fault.take() => fault.after_bytes.min(*capacity_bytes),
+                _ => *capacity_bytes,
+            };
+            limit_file_size(&mut command, limit);
         }
         let mut child = command.spawn().map_err(BurnError::Spawn)?;
         let stdout = child.stdout.take().expect("stdout is piped");

@@ -55,6 +55,10 @@ pub struct DriveConfig {
     pub capacity_bytes: Option<u64>,
     /// Virtual drives only: write no faster than this (bytes per second), like a real drive.
     pub throttle_bytes_per_sec: Option<u64>,
+    /// Virtual drives only, for tests and demonstrations: the first `fault_fail_burns` discs
+    /// fail with a write error after `fault_fail_after_bytes` (default 1 MiB).
+    pub fault_fail_burns: Option<u32>,
+    pub fault_fail_after_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

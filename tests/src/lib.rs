@@ -1,3 +1,5 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: a daemon launcher, disc checks, and a headless
+//! Chromium driver.
 
 pub mod browser;
+pub mod daemon;

@@ -90,7 +90,7 @@ pub fn write_demo_video(
     width: u32,
     height: u32,
 ) -> Result<(), VideoError> {
-    let side_ok = |s: u32| (MIN_SIDE..=MAX_SIDE).contains(&s) && s % 2 == 0;
+    let side_ok = |s: u32| (MIN_SIDE..=MAX_SIDE).contains(&s) && s.is_multiple_of(2);
     if !side_ok(width) || !side_ok(height) {
         return Err(VideoError::InvalidSize { width, height });
     }

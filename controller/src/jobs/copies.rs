@@ -96,7 +96,7 @@ async fn reject(engine: &Engine, disc_id: i64, reason: &str) -> Result<()> {
 /// What each slot still needs, from the discs recorded so far.
 enum Need {
     Done,
-    Verify(DiscRow),
+    Verify(Box<DiscRow>),
     Write { attempts: u32 },
 }
 
@@ -113,7 +113,7 @@ fn need(slot: &Slot, discs: &[DiscRow]) -> Need {
         return Need::Done;
     }
     if let Some(written) = mine.iter().find(|d| d.status == "written") {
-        return Need::Verify((*written).clone());
+        return Need::Verify(Box::new((*written).clone()));
     }
     Need::Write {
         attempts: mine.iter().filter(|d| d.status == "rejected").count() as u32,
@@ -304,7 +304,7 @@ async fn drive_worker(work: Arc<Work>, drive: Arc<dyn Burner>) {
         let _guard = lock.lock().await;
         match need {
             Need::Done => {}
-            Need::Verify(disc) => verify_optical(&work, &drive, slot, disc, 0).await,
+            Need::Verify(disc) => verify_optical(&work, &drive, slot, *disc, 0).await,
             Need::Write { attempts } => match burn_optical(&work, &drive, slot).await {
                 Ok(disc) => verify_optical(&work, &drive, slot, disc, attempts).await,
                 Err(BurnFailure::DriveGone(error)) => {
@@ -617,7 +617,7 @@ async fn disk_worker(work: Arc<Work>) {
         };
         match need {
             Need::Done => {}
-            Need::Verify(disc) => verify_disk(&work, slot, disc, 0).await,
+            Need::Verify(disc) => verify_disk(&work, slot, *disc, 0).await,
             Need::Write { attempts } => match write_disk(&work, slot).await {
                 Ok(disc) => verify_disk(&work, slot, disc, attempts).await,
                 Err(BurnFailure::Disc(error)) => work.retry(slot, attempts + 1, &error),

@@ -88,6 +88,13 @@ pub(super) async fn collect(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
     Ok(())
 }
 
+/// Which bag of the package is being described: its place in the set, medium and split files.
+struct Place {
+    disc: (i64, i64),
+    medium_zh: String,
+    splits: Vec<SplitFile>,
+}
+
 /// Everything the XML record and README of one bag of the package say.
 fn describe(
     engine: &Engine,
@@ -95,10 +102,13 @@ fn describe(
     project: &ProjectRow,
     files: &[PackageFile],
     discs_of: &BTreeMap<i64, BTreeSet<i64>>,
-    disc: (i64, i64),
-    medium_zh: &str,
-    splits: Vec<SplitFile>,
+    place: Place,
 ) -> PackageDescription {
+    let Place {
+        disc,
+        medium_zh,
+        splits,
+    } = place;
     PackageDescription {
         organization: engine.settings.config.archive.organization.clone(),
         project_number: project.number.clone(),
@@ -123,7 +133,7 @@ fn describe(
             .collect(),
         disc_index: disc.0 as u32,
         disc_count: disc.1 as u32,
-        medium_zh: medium_zh.to_string(),
+        medium_zh,
         splits,
     }
 }
@@ -145,9 +155,11 @@ pub(super) async fn package(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
         &project,
         &files,
         &BTreeMap::new(),
-        (1, 1),
-        "硬盘",
-        Vec::new(),
+        Place {
+            disc: (1, 1),
+            medium_zh: "硬盘".into(),
+            splits: Vec::new(),
+        },
     );
     let payload: Vec<PayloadFile> = files
         .iter()
@@ -330,9 +342,11 @@ pub(super) async fn plan(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
             &project,
             &files,
             &discs_of,
-            (set_index, count as i64),
-            &format!("光盘（{medium_zh}）"),
-            splits.clone(),
+            Place {
+                disc: (set_index, count as i64),
+                medium_zh: format!("光盘（{medium_zh}）"),
+                splits: splits.clone(),
+            },
         );
         let root = pkg::volume_dir(&data_dir, job.id, set_index);
         let bag = pkg::bag_dir(&data_dir, job.id);
