@@ -116,9 +116,9 @@ pub fn resolve(
                     .unwrap_or_else(|| data_dir.join("drives").join(&drive.name)),
                 capacity_bytes: drive.capacity_bytes.unwrap_or(medium.capacity_bytes()),
                 throttle_bytes_per_sec: drive.throttle_bytes_per_sec,
-                fault: drive
-                    .fault_fail_burns
-                    .map(|count| WriteFault::new(drive.fault_fail_after_bytes.unwrap_or(1024 * 1024), count)),
+                fault: drive.fault_fail_burns.map(|count| {
+                    WriteFault::new(drive.fault_fail_after_bytes.unwrap_or(1024 * 1024), count)
+                }),
             },
         };
         let capacity_bytes = match &target {

@@ -101,6 +101,7 @@ impl From<witness_drivers::burner::BurnError> for Error {
         let kind = match &e {
             BurnError::DriveUnavailable { .. } => ErrorKind::Unavailable,
             BurnError::MediumFull { .. } => ErrorKind::ResourceExhausted,
+            BurnError::Unburnable { .. } => ErrorKind::FailedPrecondition,
             _ => ErrorKind::Internal,
         };
         Error::new(kind, e.to_string())

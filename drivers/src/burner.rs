@@ -63,6 +63,10 @@ pub enum BurnError {
     MediumFull { drive: String, detail: String },
     #[error("writing on drive {drive} failed: {detail}")]
     WriteFailed { drive: String, detail: String },
+    /// The image cannot be produced at all (found before anything was written); another disc
+    /// would fail the same way.
+    #[error("xorriso cannot build this disc's file system (nothing was written to drive {drive}): {detail}")]
+    Unburnable { drive: String, detail: String },
     #[error("media check of drive {drive} found unreadable blocks: {detail}")]
     MediaCheckFailed { drive: String, detail: String },
     #[error("cannot run xorriso: {0}")]
@@ -124,13 +128,18 @@ pub struct WriteFault {
 
 impl WriteFault {
     pub fn new(after_bytes: u64, count: u32) -> WriteFault {
-        WriteFault { after_bytes, remaining: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(count)) }
+        WriteFault {
+            after_bytes,
+            remaining: std::sync::Arc::new(std::sync::atomic::AtomicU32::new(count)),
+        }
     }
 
     /// Whether this burn is one of the failing ones (and counts it).
     fn take(&self) -> bool {
         use std::sync::atomic::Ordering;
-        self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+        self.remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -196,7 +205,63 @@ impl XorrisoBurner {
         }
     }
 
-    fn burn_args(&self, request: &BurnRequest, outdev: &str) -> Vec<String> {
+    /// Builds the disc's directory tree from empty files and writes it to `stdio:/dev/null`
+    /// first. libisofs 1.5.4 (Debian 12) aborts with "Calculated/written tree end address
+    /// mismatch" on some directories holding many long Rock Ridge names (about 150 bytes and
+    /// up, i.e. 50-character Chinese names); the tree alone reproduces it, so this costs
+    /// milliseconds and saves a write-once disc from being ruined.
+    fn preflight(&self, request: &BurnRequest) -> Result<(), BurnError> {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mirror =
+            std::env::temp_dir().join(format!("witness-preflight-{}-{n}", std::process::id()));
+        let io = |context: String| move |source| BurnError::Io { context, source };
+        let result = (|| {
+            mirror_tree(&request.root, &mirror)
+                .map_err(io(format!("mirroring {}", request.root.display())))?;
+            for cut in &request.cuts {
+                let path = mirror.join(&cut.disc_path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(io(format!("creating {}", parent.display())))?;
+                }
+                File::create(&path).map_err(io(format!("creating {}", path.display())))?;
+            }
+            let dry = BurnRequest {
+                root: mirror.clone(),
+                cuts: Vec::new(),
+                ..request.clone()
+            };
+            let output = Command::new("xorriso")
+                .args(self.burn_args(&dry, "stdio:/dev/null", true))
+                .env("LC_ALL", "C.UTF-8")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(BurnError::Spawn)?;
+            let problems: Vec<String> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| match parse_packet_line(line) {
+                    PacketLine::Problem(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            if !output.status.success() || !problems.is_empty() {
+                return Err(BurnError::Unburnable {
+                    drive: self.name.clone(),
+                    detail: if problems.is_empty() {
+                        format!("xorriso exited with {}", output.status)
+                    } else {
+                        problems.join("; ")
+                    },
+                });
+            }
+            Ok(())
+        })();
+        let _ = std::fs::remove_dir_all(&mirror);
+        result
+    }
+
+    fn burn_args(&self, request: &BurnRequest, outdev: &str, dry_run: bool) -> Vec<String> {
         let mut args: Vec<String> = [
             "-abort_on",
             "FAILURE",
@@ -218,6 +283,7 @@ impl XorrisoBurner {
         .collect();
         args.push(outdev.to_string());
         match &self.target {
+            _ if dry_run => {}
             Target::Virtual {
                 throttle_bytes_per_sec: Some(rate),
                 ..
@@ -319,21 +385,34 @@ impl Burner for XorrisoBurner {
         progress: &mut dyn FnMut(BurnProgress),
     ) -> Result<BurnedDisc, BurnError> {
         self.check_ready()?;
+        self.preflight(request)?;
         let (outdev, location) = self.outdev(request)?;
         let mut command = Command::new("xorriso");
         command
-            .args(self.burn_args(request, &outdev))
+            .args(self.burn_args(request, &outdev, false))
             .env("LC_ALL", "C.UTF-8")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Target::Virtual { capacity_bytes, fault, .. } = &self.target {
+        // An injected fault stands for a bad disc, so the write error it causes must not be
+        // taken for a full medium (the file-size limit raises the same EFBIG for both).
+        let mut injected_fault = None;
+        if let Target::Virtual {
+            capacity_bytes,
+            fault,
+            ..
+        } = &self.target
+        {
             let limit = match fault {
-                Some(fault) if fault.take() => fault.after_bytes.min(*capacity_bytes),
+                Some(fault) if fault.take() => {
+                    injected_fault = Some(fault.after_bytes).filter(|after| after < capacity_bytes);
+                    fault.after_bytes.min(*capacity_bytes)
+                }
                 _ => *capacity_bytes,
             };
             limit_file_size(&mut command, limit);
         }
+        stop_with_caller(&mut command);
         let mut child = command.spawn().map_err(BurnError::Spawn)?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -368,7 +447,12 @@ impl Burner for XorrisoBurner {
         if detail.is_empty() {
             detail = format!("xorriso exited with {status}");
         }
-        if looks_full(&detail) {
+        if let Some(after) = injected_fault {
+            Err(BurnError::WriteFailed {
+                drive: self.name.clone(),
+                detail: format!("{detail} (injected fault: this disc fails after {after} bytes)"),
+            })
+        } else if looks_full(&detail) {
             Err(BurnError::MediumFull {
                 drive: self.name.clone(),
                 detail,
@@ -428,6 +512,34 @@ impl Burner for XorrisoBurner {
     }
 }
 
+/// Sends xorriso SIGTERM when the thread that started it (and waits for it) dies, e.g. when the
+/// daemon is killed or crashes mid-burn. Otherwise the orphan keeps burning a disc the restart
+/// rejects, keeps the drive busy, and on a virtual drive re-creates the image the restart removed
+/// (libburn rewrites the volume descriptors at LBA 0 when the write ends). On SIGTERM xorriso
+/// cancels the write and releases the drive cleanly.
+fn stop_with_caller(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id();
+        // SAFETY: prctl and getppid are async-signal-safe, which is all pre_exec requires.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The daemon may have died between fork and prctl.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::other("the daemon exited"));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// Makes writes past `bytes` fail with EFBIG in the child, the way a full disc fails a burn, so a
 /// virtual drive's capacity is enforced by the kernel rather than by our own bookkeeping.
 fn limit_file_size(command: &mut Command, bytes: u64) {
@@ -448,6 +560,21 @@ fn limit_file_size(command: &mut Command, bytes: u64) {
             Ok(())
         });
     }
+}
+
+/// Recreates the folders and file names under `from` in `to`, every file empty.
+fn mirror_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            mirror_tree(&entry.path(), &target)?;
+        } else {
+            File::create(&target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Optical drives present on this machine (`/dev/sr*`), found through sysfs.
@@ -491,6 +618,73 @@ mod tests {
             parse_packet_line("I:1: Drive current: -outdev 'stdio:/x'"),
             PacketLine::Other
         ));
+    }
+
+    fn virtual_burner(dir: &Path) -> XorrisoBurner {
+        XorrisoBurner {
+            name: "v1".into(),
+            medium: "bd-r".into(),
+            capacity_bytes: 64 << 20,
+            target: Target::Virtual {
+                image_dir: dir.join("images"),
+                capacity_bytes: 64 << 20,
+                throttle_bytes_per_sec: None,
+                fault: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_tree_libisofs_cannot_write_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        let root = dir.path().join("root/data");
+        std::fs::create_dir_all(&root).unwrap();
+        // 100 names of 220 bytes in one folder: libisofs 1.5.4 loses track of its CE areas.
+        for i in 0..100 {
+            std::fs::write(root.join(format!("{i:05}-{}", "n".repeat(214))), b"x").unwrap();
+        }
+        let burner = virtual_burner(dir.path());
+        let request = BurnRequest {
+            volume_id: "T_1_1".into(),
+            disc_name: "t".into(),
+            root: dir.path().join("root"),
+            cuts: Vec::new(),
+        };
+        let err = burner.burn(&request, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, BurnError::Unburnable { .. }), "{err}");
+        assert!(
+            err.to_string().contains("tree end address mismatch"),
+            "{err}"
+        );
+        assert!(
+            !dir.path().join("images/t.iso").exists(),
+            "nothing may be written"
+        );
+    }
+
+    #[test]
+    fn an_ordinary_tree_burns_and_a_missing_image_dir_is_a_gone_drive() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("data/投标文件")).unwrap();
+        std::fs::write(root.join("data/投标文件/第1册 商务标.txt"), b"hello").unwrap();
+        let burner = virtual_burner(dir.path());
+        let request = BurnRequest {
+            volume_id: "T_1_1".into(),
+            disc_name: "t".into(),
+            root,
+            cuts: Vec::new(),
+        };
+        let err = burner.burn(&request, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, BurnError::DriveUnavailable { .. }), "{err}");
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        let mut last = 0.0;
+        let disc = burner.burn(&request, &mut |p| last = p.fraction).unwrap();
+        assert_eq!(last, 1.0);
+        let mut image = burner.open_disc(&disc).unwrap();
+        let (_, files) = crate::iso9660::read_tree(&mut image).unwrap();
+        assert_eq!(files[0].path, "data/投标文件/第1册 商务标.txt");
     }
 
     #[test]

@@ -132,6 +132,8 @@ struct Work {
     total: u64,
     /// The first error that makes the job fail.
     failure: Mutex<Option<Error>>,
+    /// Why drives dropped out of this job, for the error when copies are left over.
+    unavailable: Mutex<Vec<String>>,
 }
 
 impl Work {
@@ -258,6 +260,7 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
             done: AtomicU64::new(0),
             total,
             failure: Mutex::new(None),
+            unavailable: Mutex::new(Vec::new()),
         });
         work.progress("正在制作副本").await;
         let mut tasks = Vec::new();
@@ -284,9 +287,15 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
         }
         let left = work.queue.lock().unwrap_or_else(|p| p.into_inner()).len();
         if left > 0 {
+            let reasons = work
+                .unavailable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .join("；");
             bail!(
                 Unavailable,
-                "没有可用的刻录机或硬盘完成剩余的 {left} 份副本"
+                "没有可用的刻录机或硬盘完成剩余的 {left} 份副本{}{reasons}",
+                if reasons.is_empty() { "" } else { "：" }
             );
         }
     }
@@ -310,6 +319,10 @@ async fn drive_worker(work: Arc<Work>, drive: Arc<dyn Burner>) {
                 Err(BurnFailure::DriveGone(error)) => {
                     // Nothing was written; another drive may take the slot.
                     tracing::warn!(drive = %name, %error, "drive unavailable, leaving it out of this job");
+                    work.unavailable
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(error.message);
                     work.push(slot, Need::Write { attempts });
                     return;
                 }
@@ -452,6 +465,18 @@ async fn burn_optical(
                 .into_iter()
                 .find(|d| d.id == disc_id)
                 .ok_or_else(|| err!(Internal, "disc {disc_id} vanished"))?)
+        }
+        Err(error @ BurnError::Unburnable { .. }) => {
+            sqlx::query("DELETE FROM discs WHERE id = ?")
+                .bind(disc_id)
+                .execute(&engine.pool)
+                .await
+                .map_err(Error::from)?;
+            Err(BurnFailure::Job(err!(
+                FailedPrecondition,
+                "{}无法刻录（未写入任何数据）：{error}",
+                slot.describe()
+            )))
         }
         Err(BurnError::DriveUnavailable { drive, reason }) => {
             sqlx::query("DELETE FROM discs WHERE id = ?")

@@ -181,25 +181,38 @@ impl Engine {
 
     async fn fail(&self, job_id: i64, error: &Error) -> Result<()> {
         let job = catalog::job(&self.pool, job_id).await?;
+        // The job and its project change in one transaction, so no reader sees a failed job
+        // whose project is still "archiving".
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE jobs SET status = 'failed', error = ?, message = '失败', updated_at = ? WHERE id = ?")
             .bind(&error.message)
             .bind(self.now())
             .bind(job_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        let project = catalog::project_by_id(&self.pool, job.project_id).await?;
         let archived: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM jobs WHERE project_id = ? AND status = 'succeeded' LIMIT 1",
         )
-        .bind(project.id)
-        .fetch_optional(&self.pool)
+        .bind(job.project_id)
+        .fetch_optional(&mut *tx)
         .await?;
         let status = if archived.is_some() {
             ProjectStatus::Archived
         } else {
             ProjectStatus::Failed
         };
-        catalog::set_project_status(&self.pool, project.id, status).await
+        sqlx::query("UPDATE projects SET status = ? WHERE id = ?")
+            .bind(catalog::project_status_str(status))
+            .bind(job.project_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // A failed job is not resumed (a new backup starts afresh), so its staging copy only
+        // takes space; the verified copies it made stay recorded.
+        if !self.settings.config.archive.keep_staging {
+            let _ = std::fs::remove_dir_all(crate::package::job_dir(&self.settings.data_dir, job_id));
+        }
+        Ok(())
     }
 
     /// Moves a job to its next step (and resets the progress counters) in one statement.
