@@ -92,8 +92,10 @@ function formatTime(text) {
   if (!text) return '—';
   const d = new Date(text);
   if (Number.isNaN(d.getTime())) return String(text);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
-    `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+  // Trading-center times are China Standard Time whatever the browser's zone (UTC+8, no DST).
+  const china = new Date(d.getTime() + 8 * 3600 * 1000);
+  return `${china.getUTCFullYear()}-${pad2(china.getUTCMonth() + 1)}-${pad2(china.getUTCDate())} ` +
+    `${pad2(china.getUTCHours())}:${pad2(china.getUTCMinutes())}`;
 }
 
 /**
@@ -227,6 +229,10 @@ function api(method, path, body, onUploadProgress) {
     const xhr = new XMLHttpRequest();
     xhr.open(method, path);
     xhr.setRequestHeader('Accept', 'application/json');
+    // Cookie sessions must prove every state-changing request came from this page.
+    if (method !== 'GET' && session.csrf) {
+      xhr.setRequestHeader('X-CSRF-Token', session.csrf);
+    }
     let payload = null;
     if (body instanceof Blob) {
       payload = body;
@@ -255,6 +261,10 @@ function api(method, path, body, onUploadProgress) {
       const error = new Error(message);
       error.kind = data && data.kind;
       error.status = xhr.status;
+      if (xhr.status === 401 && path !== '/api/login') {
+        // The session ended (expired, logged out elsewhere): ask for the password again.
+        showLogin(path === '/api/session' ? null : message);
+      }
       reject(error);
     });
     xhr.addEventListener('error', () => reject(new Error('无法连接到归档服务器，请检查网络或服务状态')));
@@ -317,6 +327,8 @@ function parseRoute(hash) {
   if (path === '/' || path === '/projects') return { page: 'projects' };
   if (path === '/discs') return { page: 'discs' };
   if (path === '/drives') return { page: 'drives' };
+  if (path === '/audit') return { page: 'audit' };
+  if (path === '/admin') return { page: 'admin' };
   return { page: 'missing' };
 }
 
@@ -344,6 +356,8 @@ function route() {
     project: () => renderProjectPage(view, generation, target.number),
     discs: () => renderDiscsPage(view, generation),
     drives: () => renderDrivesPage(view, generation),
+    audit: () => renderAuditPage(view, generation),
+    admin: () => renderAdminPage(view, generation),
     missing: () => renderMissing(view),
   };
   pages[target.page]();
@@ -810,8 +824,262 @@ async function renderDrivesPage(view, generation) {
         '未配置刻录机。')));
 }
 
+/* ------------------------------------------------------------------ audit log */
+
+async function renderAuditPage(view, generation, filters) {
+  document.title = '审计日志 · 见证';
+  const query = filters || {};
+  const params = new URLSearchParams();
+  for (const key of ['actor', 'project', 'action']) {
+    if (query[key]) params.set(key, query[key]);
+  }
+  params.set('limit', '500');
+  const data = await load(view, generation, () => Promise.all([
+    api('GET', `/api/audit?${params}`),
+    api('GET', '/api/audit/verify'),
+  ]));
+  if (!data) return;
+  const [entries, verification] = data;
+  const inputs = {
+    actor: el('input', { id: 'audit-actor', value: query.actor || '', placeholder: '操作人' }),
+    project: el('input', { id: 'audit-project', value: query.project || '', placeholder: '项目编号' }),
+    action: el('input', { id: 'audit-action', value: query.action || '', placeholder: '操作，如 backup' }),
+  };
+  const form = el('form', { id: 'audit-filter', class: 'form-grid' },
+    field('操作人', inputs.actor), field('项目编号', inputs.project), field('操作', inputs.action),
+    el('div', { class: 'form-actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, '筛选')));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    leavePage();
+    renderAuditPage(view, state.generation, {
+      actor: inputs.actor.value.trim(), project: inputs.project.value.trim(), action: inputs.action.value.trim(),
+    });
+  });
+  const rows = entries.map((e) => el('tr', { 'data-audit-id': String(e.id) },
+    el('td', { class: 'num' }, String(e.id)),
+    el('td', { class: 'nowrap' }, formatTime(e.at)),
+    el('td', null, e.actor),
+    el('td', null, label(ROLE_LABELS, e.role)),
+    el('td', { class: 'mono' }, e.action),
+    el('td', { class: 'mono path-cell' }, e.target),
+    el('td', null, e.project_number || ''),
+    el('td', { class: 'mono' }, e.source),
+    el('td', null, e.result)));
+  const chain = el('p', { id: 'audit-chain', class: verification.first_broken ? 'chain-broken' : 'chain-ok' },
+    verification.message);
+  fill(view,
+    el('div', { class: 'page-head' },
+      el('h1', { class: 'page-title' }, '审计日志'),
+      el('p', { class: 'page-sub' }, '每一项改变系统状态的操作与每一次被拒绝的访问，以 SM3 哈希链串联，不可篡改。')),
+    card('哈希链校验', null, chain),
+    card('筛选', null, form),
+    card(`记录（${entries.length}）`, refreshButton(),
+      table('audit-table', ['序号', '时间', '操作人', '角色', '操作', '对象', '项目', '来源', '结果'], rows, '没有记录。')));
+}
+
+/* ------------------------------------------------------------------ users and tokens */
+
+async function renderAdminPage(view, generation) {
+  document.title = '用户与令牌 · 见证';
+  const data = await load(view, generation, () => Promise.all([api('GET', '/api/users'), api('GET', '/api/tokens')]));
+  if (!data) return;
+  const [users, tokens] = data;
+  const roleSelect = (id, machine) => {
+    const select = el('select', { id });
+    for (const [value, text] of Object.entries(ROLE_LABELS)) {
+      if ((value === 'gate' || value === 'integration') && !machine) continue;
+      select.appendChild(el('option', { value }, text));
+    }
+    return select;
+  };
+  const userName = el('input', { id: 'user-name', required: '' });
+  const userPassword = el('input', { id: 'user-password', type: 'password', autocomplete: 'new-password', required: '' });
+  const userRole = roleSelect('user-role', false);
+  const userForm = el('form', { id: 'user-form', class: 'form-grid' },
+    field('用户名', userName), field('角色', userRole), field('初始密码（至少 10 个字符）', userPassword),
+    el('div', { class: 'form-actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, '添加用户')));
+  userForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearError();
+    try {
+      await api('POST', '/api/users', { username: userName.value.trim(), role: userRole.value, password: userPassword.value });
+      showNotice('用户已添加');
+      route();
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  const tokenName = el('input', { id: 'token-name', required: '' });
+  const tokenRole = roleSelect('token-role', true);
+  const secretBox = el('p', { id: 'token-secret', class: 'mono', hidden: '' });
+  const tokenForm = el('form', { id: 'token-form', class: 'form-grid' },
+    field('名称', tokenName), field('角色', tokenRole),
+    el('div', { class: 'form-actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, '创建令牌')));
+  tokenForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearError();
+    try {
+      const created = await api('POST', '/api/tokens', { name: tokenName.value.trim(), role: tokenRole.value });
+      secretBox.textContent = `新令牌（只显示这一次，请妥善保存）：${created.secret}`;
+      secretBox.hidden = false;
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  const userRows = users.map((u) => el('tr', null,
+    el('td', null, u.username), el('td', null, label(ROLE_LABELS, u.role)),
+    el('td', null, u.locked_until ? `锁定至 ${formatTime(u.locked_until)}` : (u.disabled ? '已停用' : '正常')),
+    el('td', { class: 'nowrap' }, formatTime(u.created_at))));
+  const tokenRows = tokens.map((t) => {
+    const revoke = el('button', { type: 'button', class: 'btn btn-quiet' }, '撤销');
+    revoke.addEventListener('click', async () => {
+      try {
+        await api('DELETE', `/api/tokens/${t.id}`);
+        route();
+      } catch (err) {
+        showError(err.message);
+      }
+    });
+    return el('tr', null,
+      el('td', null, t.name), el('td', null, label(ROLE_LABELS, t.role)), el('td', { class: 'mono' }, `${t.prefix}…`),
+      el('td', null, t.created_by), el('td', { class: 'nowrap' }, t.last_used_at ? formatTime(t.last_used_at) : '从未使用'),
+      el('td', null, t.revoked_at ? `已撤销 ${formatTime(t.revoked_at)}` : revoke));
+  });
+  fill(view,
+    el('div', { class: 'page-head' }, el('h1', { class: 'page-title' }, '用户与令牌')),
+    card('用户', null, table('user-table', ['用户名', '角色', '状态', '创建时间'], userRows, '没有用户。'), userForm),
+    card('API 令牌（命令行、门禁、平台对接）', null,
+      table('token-table', ['名称', '角色', '前缀', '创建人', '最近使用', '状态'], tokenRows, '没有令牌。'),
+      tokenForm, secretBox));
+}
+
+/* ------------------------------------------------------------------ session */
+
+// Who is logged in, and the CSRF token of the session (kept in memory only).
+const session = { user: null, role: null, csrf: null };
+
+const ROLE_LABELS = {
+  admin: '系统管理员',
+  archivist: '档案管理员',
+  auditor: '监管审计',
+  operator: '清标操作员',
+  gate: '门禁代理',
+  integration: '平台对接',
+};
+
+function setSession(info) {
+  session.user = info ? info.username : null;
+  session.role = info ? info.role : null;
+  session.csrf = info ? info.csrf_token : null;
+  for (const link of document.querySelectorAll('[data-roles]')) {
+    link.hidden = !info || !link.dataset.roles.split(' ').includes(info.role);
+  }
+  const who = document.getElementById('whoami');
+  const logout = document.getElementById('logout-button');
+  if (info) {
+    who.textContent = `${info.username}（${label(ROLE_LABELS, info.role)}）`;
+    who.hidden = false;
+    logout.hidden = false;
+  } else {
+    who.textContent = '';
+    who.hidden = true;
+    logout.hidden = true;
+  }
+}
+
+function showLogin(message) {
+  leavePage();
+  setSession(null);
+  const view = document.getElementById('view');
+  document.title = '登录 · 见证';
+  const username = el('input', { id: 'login-username', name: 'username', autocomplete: 'username', required: '' });
+  const password = el('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: '' });
+  const form = el('form', { id: 'login-form', class: 'form-grid' },
+    field('用户名', username),
+    field('密码', password),
+    el('div', { class: 'form-actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, '登录')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearError();
+    try {
+      const info = await api('POST', '/api/login', { username: username.value.trim(), password: password.value });
+      setSession(info);
+      if (info.must_change_password) {
+        showChangePassword();
+      } else {
+        route();
+      }
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  fill(view,
+    el('div', { class: 'page-head' }, el('h1', { class: 'page-title' }, '登录')),
+    card('请登录后使用', null, form));
+  if (message) showError(message);
+  username.focus();
+}
+
+function showChangePassword() {
+  leavePage();
+  const view = document.getElementById('view');
+  document.title = '修改初始密码 · 见证';
+  const old = el('input', { id: 'old-password', type: 'password', autocomplete: 'current-password', required: '' });
+  const fresh = el('input', { id: 'new-password', type: 'password', autocomplete: 'new-password', required: '' });
+  const again = el('input', { id: 'new-password-again', type: 'password', autocomplete: 'new-password', required: '' });
+  const form = el('form', { id: 'password-form', class: 'form-grid' },
+    field('初始密码', old),
+    field('新密码（至少 10 个字符）', fresh),
+    field('再次输入新密码', again),
+    el('div', { class: 'form-actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, '修改密码')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearError();
+    if (fresh.value !== again.value) {
+      showError('两次输入的新密码不一致');
+      return;
+    }
+    try {
+      await api('POST', '/api/account/password', { old_password: old.value, new_password: fresh.value });
+      showNotice('密码已修改');
+      await startSession();
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  fill(view,
+    el('div', { class: 'page-head' }, el('h1', { class: 'page-title' }, '修改初始密码')),
+    card('首次登录须修改系统生成的一次性密码', null, form));
+}
+
+async function startSession() {
+  try {
+    const info = await api('GET', '/api/session');
+    setSession(info);
+    if (info.must_change_password) {
+      showChangePassword();
+    } else {
+      route();
+    }
+  } catch (err) {
+    if (err.status !== 401) showError(err.message);
+  }
+}
+
+async function logout() {
+  try {
+    await api('POST', '/api/logout');
+  } catch (_) {
+    // Logged out already.
+  }
+  showLogin();
+}
+
 /* ------------------------------------------------------------------ start */
 
 document.getElementById('error-close').addEventListener('click', clearError);
-window.addEventListener('hashchange', route);
-route();
+document.getElementById('logout-button').addEventListener('click', logout);
+window.addEventListener('hashchange', () => {
+  if (session.user) route();
+});
+startSession();

@@ -12,6 +12,8 @@ use witness_schemas::api::{
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// The API token sent as `Authorization: Bearer`.
+    token: Option<String>,
 }
 
 impl Client {
@@ -19,13 +21,23 @@ impl Client {
         Client {
             base: server.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
+            token: None,
         }
+    }
+
+    pub fn with_token(mut self, token: Option<String>) -> Client {
+        self.token = token;
+        self
     }
 
     async fn send<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<T> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| {
             anyhow!(
                 "无法连接到 Witness 服务 {}（服务未启动？用 --server 或 WITNESS_SERVER 指定）：{e}",

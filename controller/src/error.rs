@@ -12,6 +12,14 @@ pub enum ErrorKind {
     FailedPrecondition,
     Unavailable,
     ResourceExhausted,
+    /// No or bad credentials: log in again.
+    Unauthenticated,
+    /// Logged in, but this role may not do that (or the CSRF token is wrong).
+    PermissionDenied,
+    /// Too many attempts; wait.
+    RateLimited,
+    /// A request body over its limit.
+    PayloadTooLarge,
     Internal,
 }
 
@@ -24,6 +32,10 @@ impl ErrorKind {
             ErrorKind::FailedPrecondition => "failed_precondition",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::ResourceExhausted => "resource_exhausted",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::Internal => "internal",
         }
     }

@@ -4,7 +4,10 @@
 //! backups through `package` (collect, layout, plan), the drivers' burners and `verify`, and
 //! `web` is the HTTP face.
 
+pub mod audit;
+pub mod auth;
 pub mod catalog;
+pub mod clearing;
 pub mod cli;
 pub mod clock;
 pub mod config;

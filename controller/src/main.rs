@@ -23,6 +23,13 @@ struct Args {
         default_value = "http://127.0.0.1:8080"
     )]
     server: String,
+    /// API token; without one, the admin token of `<data>/admin-credential.txt` is used when the
+    /// CLI runs on the appliance.
+    #[arg(long, global = true, env = "WITNESS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Data folder of the daemon (catalog, staging, virtual drives). Default ./var.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,9 +38,6 @@ struct Args {
 enum Command {
     /// Runs the daemon: catalog, jobs, API and web UI.
     Serve {
-        /// Data folder (catalog, staging, virtual drives). Default ./var.
-        #[arg(long)]
-        data: Option<PathBuf>,
         /// Address to listen on. Default 127.0.0.1:8080.
         #[arg(long)]
         listen: Option<String>,
@@ -67,11 +71,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Lists discs and disk copies.
     Discs {
         #[arg(long)]
         json: bool,
     },
+    /// Clearing (清标) of construction bids against the bill of quantities; works offline.
+    Clearing {
+        #[command(subcommand)]
+        command: ClearingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClearingCommand {
+    /// Checks and analyses the bids; exit 0 when the run completed (findings are results).
+    Run {
+        /// The tender's bill with its control price (.xlsx or .json).
+        #[arg(long)]
+        tender: PathBuf,
+        /// One bid as 投标人=FILE; repeat for every bid.
+        #[arg(long = "bid", required = true)]
+        bids: Vec<String>,
+        /// Print findings and analyses as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Write the report (.xlsx, or printable .html).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Clearing configuration (JSON, see schemas/json/clearing.schema.json).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks the audit log's hash chain (reads the catalog in --data directly) and names the
+    /// first broken record; exit 1 when the chain is broken.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -129,10 +172,32 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let client = Client::new(&args.server);
+    let data_dir = args.data.clone().unwrap_or_else(|| PathBuf::from("var"));
+    let token = args
+        .token
+        .clone()
+        .or_else(|| witness_controller::auth::accounts::token_from_credential_file(&data_dir));
+    let client = Client::new(&args.server).with_token(token);
     match args.command {
+        Command::Clearing {
+            command:
+                ClearingCommand::Run {
+                    tender,
+                    bids,
+                    json,
+                    report,
+                    config,
+                },
+        } => {
+            witness_controller::clearing::cli::run(
+                &tender,
+                &bids,
+                json,
+                report.as_deref(),
+                config.as_deref(),
+            )?;
+        }
         Command::Serve {
-            data,
             listen,
             config,
             demo,
@@ -144,7 +209,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 )
                 .init();
             serve(ServeOptions {
-                data,
+                data: args.data.clone(),
                 listen,
                 config,
                 demo,
@@ -216,6 +281,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 cli::print_json(&jobs)?;
             } else {
                 cli::print_jobs(&jobs);
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let pool = witness_controller::db::open(&data_dir).await?;
+            let result = witness_controller::audit::verify(&pool).await?;
+            println!("{}", result.message);
+            if result.first_broken.is_some() {
+                anyhow::bail!("审计日志哈希链断裂：第一条异常记录为 {}", result.first_broken.unwrap_or_default());
             }
         }
         Command::Discs { json } => {

@@ -3,6 +3,11 @@
 use crate::bail;
 use crate::error::Result;
 
+/// Where the project's audit-log export sits inside every package's `data/`. The folder
+/// `_witness` is reserved for what Witness itself adds.
+pub const AUDIT_EXPORT: &str = "_witness/审计日志.csv";
+const RESERVED_FOLDER: &str = "_witness";
+
 /// Checks a relative path for a file inside a package (`data/<path>`): `/`-separated, no empty,
 /// `.` or `..` segment, not absolute, no backslash or control characters, sane lengths.
 /// Returns it normalised (no leading or trailing slash).
@@ -31,6 +36,9 @@ pub fn check_rel_path(path: &str) -> Result<String> {
             "文件路径过长 ({} 字节，最多 1024)",
             path.len()
         );
+    }
+    if path.split('/').next() == Some(RESERVED_FOLDER) {
+        bail!(InvalidArgument, "文件夹 {RESERVED_FOLDER}/ 为系统保留，不能存放项目文件: {path:?}");
     }
     for segment in path.split('/') {
         match segment {
@@ -91,7 +99,7 @@ mod tests {
     #[test]
     fn traversal_and_absolute_paths_are_refused() {
         for bad in [
-            "../etc/passwd",
+            "_witness/x.csv", "../etc/passwd",
             "/etc/passwd",
             "a/../../b",
             "a//b",

@@ -4,7 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::clock::SystemClock;
+use std::net::SocketAddr;
+
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::audit::AuditLog;
+use crate::auth::accounts::{self, LoginLimiter};
+use crate::clock::{Clock, SystemClock};
+use crate::web::guard::Auth;
 use crate::config::{self, Settings};
 use crate::error::{io_error, Result};
 use crate::jobs::Engine;
@@ -62,19 +69,85 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     }
     let pool = db::open(&settings.data_dir).await?;
     let listen = settings.listen.clone();
-    let engine = Engine::new(pool, Arc::new(settings), Arc::new(SystemClock));
+    let tls = tls_config(&settings).await?;
+    let clock = Arc::new(SystemClock);
+    if let Some(path) = accounts::bootstrap(&pool, &settings.data_dir, clock.now()).await? {
+        tracing::warn!(
+            file = %path.display(),
+            "first start: created user `admin`; its one-time password and a CLI token are in this file (mode 0600)"
+        );
+    }
+    let engine = Engine::new(pool, Arc::new(settings), clock);
+    let auth = Arc::new(Auth { audit: AuditLog::default(), limiter: LoginLimiter::default(), tls: tls.is_some() });
     engine.resume().await?;
     if options.demo {
         demo::seed(&engine).await?;
     }
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let app = web::router(engine, auth).into_make_service_with_connect_info::<SocketAddr>();
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| err!(InvalidArgument, "监听地址 {listen:?} 无效（例如 127.0.0.1:8080）：{e}"))?;
+    if let Some(config) = tls {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
+        tracing::info!("Witness 见证 listening on https://{listen}");
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown().await;
+            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        axum_server::from_tcp_rustls(listener, config)
+            .map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?
+            .handle(handle)
+            .serve(app)
+            .await
+            .map_err(|e| err!(Internal, "server: {e}"))
+    } else {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
+        tracing::info!("Witness 见证 listening on http://{listen}");
+        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| err!(Internal, "server: {e}"))
+    }
+}
+
+/// The TLS settings: a given certificate, or a self-signed one made once and kept in
+/// `<data>/tls/` (its fingerprint is what gates pin).
+async fn tls_config(settings: &Settings) -> Result<Option<RustlsConfig>> {
+    let server = &settings.config.server;
+    let (cert, key) = match (&server.tls_cert, &server.tls_key, server.tls_self_signed) {
+        (Some(cert), Some(key), _) => (cert.clone(), key.clone()),
+        (None, None, true) => {
+            let dir = settings.data_dir.join("tls");
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            if !cert.exists() || !key.exists() {
+                std::fs::create_dir_all(&dir).map_err(|e| io_error(dir.display(), e))?;
+                let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "witness.local".to_string()];
+                let made = rcgen::generate_simple_self_signed(names).map_err(|e| err!(Internal, "making a certificate: {e}"))?;
+                std::fs::write(&cert, made.cert.pem()).map_err(|e| io_error(cert.display(), e))?;
+                write_key(&key, &made.signing_key.serialize_pem())?;
+                tracing::info!(cert = %cert.display(), "made a self-signed TLS certificate");
+            }
+            (cert, key)
+        }
+        (None, None, false) => return Ok(None),
+        _ => crate::bail!(InvalidArgument, "[server] tls_cert and tls_key go together"),
+    };
+    RustlsConfig::from_pem_file(&cert, &key)
         .await
-        .map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
-    tracing::info!("Witness 见证 listening on http://{listen}");
-    axum::serve(listener, web::router(engine))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| err!(Internal, "server: {e}"))
+        .map(Some)
+        .map_err(|e| err!(InvalidArgument, "TLS 证书 {} / 私钥 {} 无法使用：{e}", cert.display(), key.display()))
+}
+
+fn write_key(path: &std::path::Path, pem: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io_error(path.display(), e))?;
+    file.write_all(pem.as_bytes()).map_err(|e| io_error(path.display(), e))
 }
 
 async fn shutdown() {

@@ -29,6 +29,15 @@ pub struct ServerConfig {
     pub listen: Option<String>,
     /// Data directory; `--data` overrides it. Default `./var`.
     pub data_dir: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain and private key.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made on first start (`<data>/tls/`), for the
+    /// LAN; gates pin it.
+    #[serde(default)]
+    pub tls_self_signed: bool,
+    /// Largest file the upload API accepts, in bytes. Default 64 GiB.
+    pub max_upload_bytes: Option<u64>,
 }
 
 /// Whether a drive is a real optical drive or a virtual one writing image files.

@@ -4,6 +4,8 @@
 //! the agent convert their domain types to and from these explicitly.
 
 pub mod api;
+pub mod auth;
 pub mod bag;
+pub mod clearing;
 pub mod config;
 pub mod media;

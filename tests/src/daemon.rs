@@ -80,7 +80,8 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 bail!("witness serve exited with {status}; log:\n{}", self.log_text());
             }
-            if self.client().projects().await.is_ok() {
+            // Any answer from the API (even 401) means the daemon is up and has bootstrapped.
+            if reqwest::get(format!("{}/api/openapi.json", self.url)).await.is_ok() && self.admin_token().is_some() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -90,8 +91,20 @@ impl Daemon {
         }
     }
 
+    /// An API client with the first admin's token (from the daemon's one-time credential file).
     pub fn client(&self) -> Client {
-        Client::new(&self.url)
+        Client::new(&self.url).with_token(self.admin_token())
+    }
+
+    /// The admin API token the daemon wrote on its first start.
+    pub fn admin_token(&self) -> Option<String> {
+        witness_controller::auth::accounts::token_from_credential_file(&self.data)
+    }
+
+    /// The one-time admin password the daemon wrote on its first start.
+    pub fn admin_password(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.data.join("admin-credential.txt")).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("password=")).map(str::to_string)
     }
 
     pub fn log_text(&self) -> String {
@@ -117,6 +130,7 @@ impl Daemon {
         let output = Command::new(witness_bin())
             .args(args)
             .env("WITNESS_SERVER", &self.url)
+            .env("WITNESS_TOKEN", self.admin_token().unwrap_or_default())
             .output()
             .expect("running the witness CLI");
         (

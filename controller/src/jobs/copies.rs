@@ -304,7 +304,17 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
 
 /// One drive's loop: takes optical slots until none are left, the job fails, or the drive is gone.
 async fn drive_worker(work: Arc<Work>, drive: Arc<dyn Burner>) {
-    let name = drive.info().name;
+    let info = drive.info();
+    let name = info.name.clone();
+    // The set was planned for discs of the job's capacity; a smaller disc would fail at its end
+    // and waste a blank, so such a drive sits this job out.
+    if info.capacity_bytes < work.job.capacity as u64 {
+        work.unavailable.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
+            "刻录机 {name} 的介质（{} 字节）小于本作业规划的光盘容量（{} 字节）",
+            info.capacity_bytes, work.job.capacity
+        ));
+        return;
+    }
     while !work.failed() {
         let Some((slot, need)) = work.next(false) else {
             break;

@@ -7,7 +7,9 @@ use witness_schemas::api::{JobStep, ProjectStatus};
 use witness_schemas::bag::{PackageDescription, RecordFile, SplitFile};
 
 use super::Engine;
+use crate::audit;
 use crate::catalog::{self, JobRow, ProjectRow};
+use crate::paths::AUDIT_EXPORT;
 use crate::digest::Digests;
 use crate::error::{io_error, Result};
 use crate::package::collect::{self, Source};
@@ -33,6 +35,16 @@ pub(super) async fn collect(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
             job.project_number
         );
     }
+    // The project's own audit records travel in its package, so the archive shows who did what
+    // to it; the export is written beside the bag and collected like any other file.
+    let mut sources = sources;
+    let export = audit::export_project(&engine.pool, &job.project_number).await?;
+    let export_path = pkg::job_dir(&engine.data_dir(), job.id).join("audit-log.csv");
+    if let Some(parent) = export_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(parent.display(), e))?;
+    }
+    std::fs::write(&export_path, export).map_err(|e| io_error(export_path.display(), e))?;
+    sources.push(Source { rel_path: AUDIT_EXPORT.to_string(), origin: export_path, kind: "document".into() });
     let total: u64 = sources
         .iter()
         .filter_map(|s| std::fs::metadata(&s.origin).ok())

@@ -1,7 +1,9 @@
 //! The HTTP face of the controller: the JSON API under `/api`, its OpenAPI document, and the
 //! embedded web UI. Only this module knows HTTP.
 
+mod account;
 mod error;
+pub mod guard;
 
 use std::sync::Arc;
 
@@ -10,8 +12,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post, put};
+use axum::{middleware, Extension, Json, Router};
 use tokio::io::AsyncWriteExt;
 use utoipa::OpenApi;
 use witness_schemas::api::{
@@ -43,7 +45,18 @@ pub type AppState = Arc<Engine>;
         list_jobs,
         get_job,
         list_discs,
-        list_drives
+        list_drives,
+        account::login,
+        account::logout,
+        account::session,
+        account::change_password,
+        account::list_users,
+        account::create_user,
+        account::list_tokens,
+        account::create_token,
+        account::revoke_token,
+        account::list_audit,
+        account::verify_audit
     ),
     components(schemas(
         Project,
@@ -61,12 +74,42 @@ pub type AppState = Arc<Engine>;
         DiscStatus,
         CopyKind,
         Drive,
-        ApiError
-    ))
+        ApiError,
+        witness_schemas::auth::Role,
+        witness_schemas::auth::LoginRequest,
+        witness_schemas::auth::SessionInfo,
+        witness_schemas::auth::ChangePassword,
+        witness_schemas::auth::User,
+        witness_schemas::auth::NewUser,
+        witness_schemas::auth::ApiToken,
+        witness_schemas::auth::NewToken,
+        witness_schemas::auth::CreatedToken,
+        witness_schemas::auth::AuditEntry,
+        witness_schemas::auth::AuditVerification
+    )),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
-pub fn router(engine: Arc<Engine>) -> Router {
+/// Declares the two ways to authenticate in the OpenAPI document.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(guard::SESSION_COOKIE))));
+        openapi.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::new("token", Vec::<String>::new()),
+            utoipa::openapi::security::SecurityRequirement::new("session", Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// The whole HTTP surface. The guard is applied last, so it covers every route added above it.
+pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
+    let guard_state = guard::GuardState { engine: Arc::clone(&engine), auth: Arc::clone(&auth) };
     Router::new()
         .route("/api/openapi.json", get(openapi))
         .route("/api/projects", get(list_projects).post(create_project))
@@ -82,13 +125,27 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/jobs/{id}", get(get_job))
         .route("/api/discs", get(list_discs))
         .route("/api/drives", get(list_drives))
+        .merge(crate::clearing::web::routes())
+        .route("/api/login", post(account::login))
+        .route("/api/logout", post(account::logout))
+        .route("/api/session", get(account::session))
+        .route("/api/account/password", post(account::change_password))
+        .route("/api/users", get(account::list_users).post(account::create_user))
+        .route("/api/tokens", get(account::list_tokens).post(account::create_token))
+        .route("/api/tokens/{id}", delete(account::revoke_token))
+        .route("/api/audit", get(account::list_audit))
+        .route("/api/audit/verify", get(account::verify_audit))
         .route(
             "/api/{*rest}",
-            get(api_not_found).post(api_not_found).put(api_not_found),
+            get(api_not_found).post(api_not_found).put(api_not_found).delete(api_not_found),
         )
         .route("/", get(index))
         .route("/app.js", get(app_js))
+        .route("/clearing.html", get(clearing_html))
+        .route("/clearing.js", get(clearing_js))
         .route("/style.css", get(style_css))
+        .route_layer(middleware::from_fn_with_state(guard_state, guard::guard))
+        .layer(Extension(auth))
         .with_state(engine)
 }
 
@@ -105,6 +162,11 @@ where
     async fn from_request(req: Request, state: &S) -> std::result::Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(err!(
+                PayloadTooLarge,
+                "请求体过大（JSON 最多 2 MB）：{}",
+                rejection.body_text()
+            )),
             Err(rejection) => Err(err!(
                 InvalidArgument,
                 "请求体不是有效的 JSON：{}",
@@ -115,7 +177,9 @@ where
 }
 
 async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::clearing::web::ClearingApiDoc::openapi());
+    Json(doc)
 }
 
 async fn api_not_found() -> Error {
@@ -133,6 +197,20 @@ async fn app_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("../../../web/app.js"),
+    )
+}
+
+async fn clearing_html() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../../../web/clearing.html"),
+    )
+}
+
+async fn clearing_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../../web/clearing.js"),
     )
 }
 
@@ -218,7 +296,8 @@ async fn upload_file(
             .unwrap_or("file"),
         std::process::id()
     ));
-    let size = match write_body(body, &partial).await {
+    let limit = engine.settings.config.server.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD);
+    let size = match write_body(body, &partial, limit).await {
         Ok(size) => size,
         Err(e) => {
             let _ = tokio::fs::remove_file(&partial).await;
@@ -241,7 +320,10 @@ async fn upload_file(
     Ok((StatusCode::CREATED, Json(file)).into_response())
 }
 
-async fn write_body(body: Body, path: &std::path::Path) -> Result<u64> {
+/// Uploads larger than this are refused unless `[server] max_upload_bytes` says otherwise.
+const DEFAULT_MAX_UPLOAD: u64 = 64 << 30;
+
+async fn write_body(body: Body, path: &std::path::Path, limit: u64) -> Result<u64> {
     use futures_util::StreamExt;
     let mut file = tokio::fs::File::create(path)
         .await
@@ -251,6 +333,9 @@ async fn write_body(body: Body, path: &std::path::Path) -> Result<u64> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| err!(InvalidArgument, "上传中断：{e}"))?;
         size += chunk.len() as u64;
+        if size > limit {
+            return Err(err!(PayloadTooLarge, "上传文件超过上限 {limit} 字节 ([server] max_upload_bytes)"));
+        }
         file.write_all(&chunk)
             .await
             .map_err(|e| io_error(format!("写入 {}", path.display()), e))?;

@@ -1,0 +1,140 @@
+//! Who may do what: roles, the one permission table, passwords, sessions and API tokens.
+//! `web::guard` applies it to every request; this module knows no HTTP.
+
+pub mod accounts;
+
+use witness_schemas::auth::Role;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub username: String,
+    pub role: Role,
+    pub via: Via,
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// The browser's session cookie; state-changing requests must carry its CSRF token.
+    Session { id_hash: String, csrf_token: String, must_change_password: bool },
+    /// An API token (CLI, gates, integrations).
+    Token { id: i64 },
+}
+
+/// Who may call a route: nobody needs to log in for `Public`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Any logged-in caller, whatever the role.
+    AnyRole,
+    Roles(&'static [Role]),
+}
+
+/// One row of the permission table.
+#[derive(Debug, Clone, Copy)]
+pub struct Permission {
+    pub method: &'static str,
+    /// The route pattern exactly as the router declares it.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const STAFF: &[Role] = &[Role::Admin, Role::Archivist, Role::Auditor, Role::Operator];
+const ARCHIVE_WRITERS: &[Role] = &[Role::Admin, Role::Archivist];
+const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
+const ADMIN: &[Role] = &[Role::Admin];
+
+/// The permission table: every API route, and who may call it. A route missing here is refused
+/// to everyone (the guard fails closed), and a test checks the table against the router.
+pub const PERMISSIONS: &[Permission] = &[
+    Permission { method: "GET", path: "/api/openapi.json", access: Access::Public },
+    Permission { method: "POST", path: "/api/login", access: Access::Public },
+    Permission { method: "POST", path: "/api/logout", access: Access::AnyRole },
+    Permission { method: "GET", path: "/api/session", access: Access::AnyRole },
+    Permission { method: "POST", path: "/api/account/password", access: Access::AnyRole },
+    Permission { method: "GET", path: "/api/projects", access: Access::Roles(STAFF) },
+    Permission { method: "POST", path: "/api/projects", access: Access::Roles(ARCHIVE_WRITERS) },
+    Permission { method: "GET", path: "/api/projects/{number}", access: Access::Roles(STAFF) },
+    Permission { method: "POST", path: "/api/projects/{number}/sources", access: Access::Roles(ARCHIVE_WRITERS) },
+    Permission { method: "PUT", path: "/api/projects/{number}/files/{*rel_path}", access: Access::Roles(ARCHIVE_WRITERS) },
+    Permission { method: "POST", path: "/api/projects/{number}/backup", access: Access::Roles(ARCHIVE_WRITERS) },
+    Permission { method: "GET", path: "/api/jobs", access: Access::Roles(STAFF) },
+    Permission { method: "GET", path: "/api/jobs/{id}", access: Access::Roles(STAFF) },
+    Permission { method: "GET", path: "/api/discs", access: Access::Roles(STAFF) },
+    Permission { method: "GET", path: "/api/drives", access: Access::Roles(STAFF) },
+    // Clearing (清标): a stateless run on JSON bills, a run on a project's uploaded files that
+    // stores its reports in the project, and the download of those reports.
+    Permission { method: "POST", path: "/api/clearing/run", access: Access::Roles(STAFF) },
+    Permission { method: "POST", path: "/api/projects/{number}/clearing", access: Access::Roles(ARCHIVE_WRITERS) },
+    Permission { method: "GET", path: "/api/projects/{number}/clearing/reports/{file}", access: Access::Roles(STAFF) },
+    Permission { method: "GET", path: "/api/users", access: Access::Roles(ADMIN) },
+    Permission { method: "POST", path: "/api/users", access: Access::Roles(ADMIN) },
+    Permission { method: "GET", path: "/api/tokens", access: Access::Roles(ADMIN) },
+    Permission { method: "POST", path: "/api/tokens", access: Access::Roles(ADMIN) },
+    Permission { method: "DELETE", path: "/api/tokens/{id}", access: Access::Roles(ADMIN) },
+    Permission { method: "GET", path: "/api/audit", access: Access::Roles(AUDIT_READERS) },
+    Permission { method: "GET", path: "/api/audit/verify", access: Access::Roles(AUDIT_READERS) },
+    // The catch-all that answers 404 for unknown API paths.
+    Permission { method: "GET", path: "/api/{*rest}", access: Access::Public },
+    Permission { method: "POST", path: "/api/{*rest}", access: Access::Public },
+    Permission { method: "PUT", path: "/api/{*rest}", access: Access::Public },
+    Permission { method: "DELETE", path: "/api/{*rest}", access: Access::Public },
+];
+
+/// Looks a route up in the table.
+pub fn permission(method: &str, path: &str) -> Option<&'static Permission> {
+    PERMISSIONS.iter().find(|p| p.method == method && p.path == path)
+}
+
+impl Access {
+    pub fn allows(&self, role: Role) -> bool {
+        match self {
+            Access::Public | Access::AnyRole => true,
+            Access::Roles(roles) => roles.contains(&role),
+        }
+    }
+}
+
+/// Masks an 18-character resident ID number (PIPL): region and check digit stay, the birth date
+/// and sequence do not (`410225********123X`).
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() < 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
+}
+
+/// Masks a mobile number: `138****5678`.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_no_duplicate_routes() {
+        for (i, a) in PERMISSIONS.iter().enumerate() {
+            for b in &PERMISSIONS[i + 1..] {
+                assert!(!(a.method == b.method && a.path == b.path), "{} {} twice", a.method, a.path);
+            }
+        }
+    }
+
+    #[test]
+    fn personal_data_is_masked() {
+        assert_eq!(mask_id_number("41022519800101123X"), "410225********123X");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+    }
+}
