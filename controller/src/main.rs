@@ -150,6 +150,33 @@ enum SourceCommand {
     },
 }
 
+/// The daemon's log output with full resident ID numbers masked (PIPL): file names and error
+/// messages may carry them, and the log must not. The formatter writes each event whole.
+struct MaskIdNumbers;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskIdNumbers {
+    type Writer = MaskedStdout;
+
+    fn make_writer(&'a self) -> MaskedStdout {
+        MaskedStdout(std::io::stdout())
+    }
+}
+
+struct MaskedStdout(std::io::Stdout);
+
+impl std::io::Write for MaskedStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let masked = witness_controller::auth::mask_id_numbers_in(&text);
+        self.0.write_all(masked.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -207,6 +234,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
                 )
+                .with_writer(MaskIdNumbers)
                 .init();
             serve(ServeOptions {
                 data: args.data.clone(),

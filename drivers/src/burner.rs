@@ -413,7 +413,6 @@ impl Burner for XorrisoBurner {
             limit_file_size(&mut command, limit);
         }
         stop_with_caller(&mut command);
-        die_with_parent(&mut command);
         let mut child = command.spawn().map_err(BurnError::Spawn)?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -576,21 +575,6 @@ fn mirror_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Kills xorriso when the daemon dies: a burn left running after `kill -9` would go on writing
-/// an image (or a disc) that the restarted daemon has already declared rejected.
-fn die_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe, which is all pre_exec requires.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 /// Optical drives present on this machine (`/dev/sr*`), found through sysfs.

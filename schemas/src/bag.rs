@@ -323,6 +323,13 @@ pub fn render_readme(desc: &PackageDescription) -> String {
         out,
         "3. 国密校验：对每个文件计算 SM3（如 gmssl sm3 或 openssl dgst -sm3），与 manifest-sm3.txt 比对。"
     );
+    if desc.files.iter().any(|f| f.path.contains('%')) {
+        // bagit-python up to 1.9 does not decode the %25 that RFC 8493 §2.1.3 requires.
+        let _ = writeln!(
+            out,
+            "注意：部分文件名含“%”，按 RFC 8493 在清单中写作“%25”。bagit-python 1.9 及更早版本不解码此写法，\n会误报这些文件缺失；请改用第 2、3 种方法或其他符合 RFC 8493 的工具校验这些文件。"
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,

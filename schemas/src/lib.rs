@@ -8,4 +8,5 @@ pub mod auth;
 pub mod bag;
 pub mod clearing;
 pub mod config;
+pub mod gate;
 pub mod media;

@@ -108,6 +108,31 @@ pub fn mask_id_number(id: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
 }
 
+/// Masks every full resident ID number standing alone in free text (a log line, a file name):
+/// 17 digits and a digit or `X`, not part of a longer run of digits.
+pub fn mask_id_numbers_in(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let is_id = i + 18 <= chars.len()
+            && (i == 0 || !chars[i - 1].is_ascii_digit())
+            && chars[i..i + 17].iter().all(char::is_ascii_digit)
+            && (chars[i + 17].is_ascii_digit() || chars[i + 17] == 'X' || chars[i + 17] == 'x')
+            && !matches!(chars.get(i + 18), Some(c) if c.is_ascii_digit());
+        if is_id {
+            out.push_str(&mask_id_number(
+                &chars[i..i + 18].iter().collect::<String>(),
+            ));
+            i += 18;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Masks a mobile number: `138****5678`.
 pub fn mask_phone(phone: &str) -> String {
     let chars: Vec<char> = phone.chars().collect();
@@ -136,5 +161,9 @@ mod tests {
     fn personal_data_is_masked() {
         assert_eq!(mask_id_number("41022519800101123X"), "410225********123X");
         assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(
+            mask_id_numbers_in("path=专家/41022519800101123X.txt size=1234567890123456789"),
+            "path=专家/410225********123X.txt size=1234567890123456789"
+        );
     }
 }

@@ -82,8 +82,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn body<T>(body: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
-    body.map(|Json(v)| v)
-        .map_err(|r| err!(InvalidArgument, "请求体不是有效的 JSON：{}", r.body_text()))
+    body.map(|Json(v)| v).map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            err!(PayloadTooLarge, "请求体过大：{}", r.body_text())
+        } else {
+            err!(InvalidArgument, "请求体不是有效的 JSON：{}", r.body_text())
+        }
+    })
 }
 
 fn join_error(e: tokio::task::JoinError) -> Error {

@@ -132,6 +132,8 @@ struct Work {
     total: u64,
     /// The first error that makes the job fail.
     failure: Mutex<Option<Error>>,
+    /// Copies still to be written; the job shows the verify step once none are left.
+    writes_left: std::sync::atomic::AtomicUsize,
     /// Why drives dropped out of this job, for the error when copies are left over.
     unavailable: Mutex<Vec<String>>,
 }
@@ -165,6 +167,20 @@ impl Work {
     }
 
     /// After a failed attempt: queue the slot again, or fail the job when attempts are spent.
+    /// A copy was written: one fewer to go before the job is only verifying.
+    fn written(&self) {
+        self.writes_left.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Shows the verify step once every copy is written (workers run in parallel, so a disc may
+    /// still be burning while another is read back; the step then stays "burn").
+    async fn enter_verify(&self) -> Result<()> {
+        if self.writes_left.load(Ordering::SeqCst) == 0 {
+            self.engine.set_step(self.job.id, JobStep::Verify, "正在回读校验").await?;
+        }
+        Ok(())
+    }
+
     fn retry(&self, slot: Slot, attempts: u32, error: &Error) {
         let max = self.engine.settings.config.archive.max_burn_attempts;
         if attempts >= max {
@@ -227,6 +243,7 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
     }
     let mut queue = VecDeque::new();
     let mut total = 0u64;
+    let mut writes = 0usize;
     for slot in slots {
         let bytes = if slot.disk {
             package_bytes
@@ -242,6 +259,7 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
             Need::Write { attempts } => {
                 // Written once, read back once.
                 total += 2 * bytes;
+                writes += 1;
                 queue.push_back((slot, Need::Write { attempts }));
             }
         }
@@ -260,6 +278,7 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
             done: AtomicU64::new(0),
             total,
             failure: Mutex::new(None),
+            writes_left: std::sync::atomic::AtomicUsize::new(writes),
             unavailable: Mutex::new(Vec::new()),
         });
         work.progress("正在制作副本").await;
@@ -458,6 +477,7 @@ async fn burn_optical(
     let result = result.map_err(|e| err!(Internal, "burn thread failed: {e}"))?;
     match result {
         Ok(burned) => {
+            work.written();
             let size = std::fs::metadata(&burned.location)
                 .map(|m| m.len())
                 .unwrap_or(bytes);
@@ -549,6 +569,7 @@ async fn verify_optical(
                 work.fail(e);
                 return;
             }
+            work.writes_left.fetch_add(1, Ordering::SeqCst);
             work.retry(slot, attempts + 1, &error);
         }
         Err(BurnFailure::DriveGone(error)) | Err(BurnFailure::Job(error)) => work.fail(error),
@@ -562,9 +583,7 @@ async fn verify_optical_inner(
     disc: &DiscRow,
 ) -> Result<(), BurnFailure> {
     let engine = &work.engine;
-    engine
-        .set_step(work.job.id, JobStep::Verify, "正在回读校验")
-        .await?;
+    work.enter_verify().await?;
     let volume = &work.volumes[&slot.set_index];
     let root = pkg::volume_dir(&engine.data_dir(), work.job.id, slot.set_index);
     let expected = expected(volume_payload(work, volume)?, &root)?;
@@ -698,6 +717,7 @@ async fn write_disk(work: &Arc<Work>, slot: Slot) -> Result<DiscRow, BurnFailure
             .map_err(|e| err!(Internal, "disk copy thread failed: {e}"))?;
     match result {
         Ok(bytes) => {
+            work.written();
             sqlx::query("UPDATE discs SET status = 'written', bytes = ? WHERE id = ?")
                 .bind(bytes as i64)
                 .bind(disc_id)
@@ -777,9 +797,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 async fn verify_disk(work: &Arc<Work>, slot: Slot, disc: DiscRow, attempts: u32) {
     let engine = &work.engine;
     let result: Result<()> = async {
-        engine
-            .set_step(work.job.id, JobStep::Verify, "正在回读校验")
-            .await?;
+        work.enter_verify().await?;
         work.progress(&format!("正在回读校验{}", slot.describe()))
             .await;
         let bag = pkg::bag_dir(&engine.data_dir(), work.job.id);
@@ -816,6 +834,7 @@ async fn verify_disk(work: &Arc<Work>, slot: Slot, disc: DiscRow, attempts: u32)
                 work.fail(e);
                 return;
             }
+            work.writes_left.fetch_add(1, Ordering::SeqCst);
             work.retry(slot, attempts + 1, &error);
         }
     }

@@ -334,6 +334,9 @@ struct Ours {
     steps: Vec<(JobStep, Duration)>,
     /// Copies by disc id.
     discs: BTreeMap<i64, CopySeen>,
+    /// CPU seconds during the job: the daemon's own, and its finished children's (xorriso).
+    cpu: Option<(f64, f64)>,
+    load_before: String,
 }
 
 /// One copy as the poller saw it.
@@ -377,6 +380,9 @@ async fn run_ours(work: &Path, source: &Path, files: &[PathBuf]) -> anyhow::Resu
         .add_sources(PROJECT, vec![source.display().to_string()])
         .await?;
     make_cold(work, files)?;
+    let pid = daemon_pid(&data);
+    let load_before = loadavg();
+    let cpu_before = pid.and_then(cpu_seconds);
 
     let start = Instant::now();
     let job = client.backup(PROJECT).await?;
@@ -419,12 +425,51 @@ async fn run_ours(work: &Path, source: &Path, files: &[PathBuf]) -> anyhow::Resu
         }
         tokio::time::sleep(POLL).await;
     };
+    let cpu = match (cpu_before, pid.and_then(cpu_seconds)) {
+        (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
+        _ => None,
+    };
     drop(daemon);
     Ok(Ours {
         total,
         steps,
         discs,
+        cpu,
+        load_before,
     })
+}
+
+/// The pid of the `witness serve` using `data` (Daemon keeps its child private).
+fn daemon_pid(data: &Path) -> Option<u32> {
+    let needle = data.as_os_str().to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            (args.iter().any(|a| a == "serve") && args.iter().any(|a| *a == needle)).then_some(pid)
+        })
+}
+
+/// (own user+system, waited-for children's user+system) CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after "pid (comm) ": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let own = (fields.get(11)? + fields.get(12)?) / tick;
+    let children = (fields.get(13)? + fields.get(14)?) / tick;
+    Some((own, children))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,6 +709,14 @@ async fn run(options: Options) -> anyhow::Result<()> {
             span(when(DiscStatus::Writing), when(DiscStatus::Written)),
             when(DiscStatus::Writing).map(secs).unwrap_or(f64::NAN),
             span(when(DiscStatus::Written), when(DiscStatus::Verified)),
+        );
+    }
+    if let Some((own, children)) = ours.cpu {
+        println!(
+            "  CPU: witness {own:.1} s + xorriso {children:.1} s = {:.1} s of the {:.1} CPU-seconds the {cpus} CPUs had (load average before: {})",
+            own + children,
+            secs(ours.total) * cpus as f64,
+            ours.load_before
         );
     }
     let hashing = 3.0 * payload as f64 / MB / speed.sm3;
