@@ -223,7 +223,7 @@ function drill(result, finding) {
     rows.push(el('tr', {}, el('th', {}, '工程量'), el('td', { colspan: 2 }, `${item.quantity} ${item.item_unit}`)));
     rows.push(el('tr', {}, el('th', {}, '控制价综合单价'), el('td', { colspan: 2 }, item.control_price || '—')));
     rows.push(el('tr', {}, el('th', {}, '基准'), el('td', { colspan: 2 }, `${item.base || '—'}（${result.analyses.base}）`)));
-    bidders.forEach((b, i) => rows.push(el('tr', { class: b === finding.bidder ? 'step-current' : '' },
+    bidders.forEach((b, i) => rows.push(el('tr', { style: b === finding.bidder ? 'background:var(--amber-100);font-weight:600' : null },
       el('th', {}, b), el('td', { class: 'num mono' }, item.prices[i] || '未报'), el('td', {}, ''))));
   }
   table($('drill-table'), ['项目', '内容', ''], rows);

@@ -1,38 +1,134 @@
-//! witness-gate: the access-control gate agent of the evaluation zone.
-//!
-//! Only the skeleton exists so far: the ID-card reader, camera, door relay, local decision and
-//! durable event log are planned (see the gate agent issue). Running it says so plainly instead
-//! of pretending to guard a door.
+//! The `witness-gate` command: parses the options, builds the devices, and runs the gate.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str = "witness-gate — 评标区门禁代理 (gate agent)
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use witness_agent::gate::{self, GateConfig, ReaderSource};
+use witness_drivers::camera::{self, Camera, FileCamera, NoCamera};
+use witness_drivers::relay::{DoorRelay, FakeRelay, SerialRelay};
 
-usage: witness-gate [--version | --help | run]
+/// witness-gate — 评标区门禁代理 (gate agent)
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-  run        start the gate agent (not supported yet)
-  --version  print the version";
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gate agent
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Folder of the event log (gate.db)
+    #[arg(long, default_value = "/var/lib/witness-gate")]
+    data: PathBuf,
+    /// The controller's URL
+    #[arg(long, env = "WITNESS_SERVER")]
+    server: String,
+    /// File holding the gate's API token (role gate); or WITNESS_GATE_TOKEN
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Reader: a serial device path, or `usb` to find one by the profiles' VID/PID
+    #[arg(long)]
+    reader: String,
+    /// Reader profiles (for --reader usb)
+    #[arg(long, default_value = "/usr/share/witness/readers")]
+    profiles: PathBuf,
+    /// Camera: `none`, `file:PATH` (an image file, for tests and demos) or `v4l2:/dev/videoN`
+    #[arg(long, default_value = "none")]
+    camera: String,
+    /// Door relay: `fake`, `fake:JOURNAL` (one line per opening) or `serial:/dev/ttyUSBn`
+    #[arg(long, default_value = "fake")]
+    relay: String,
+    #[arg(long, default_value_t = 150)]
+    poll_ms: u64,
+    #[arg(long, default_value_t = 1500)]
+    reader_timeout_ms: u64,
+    #[arg(long, default_value_t = 2000)]
+    sync_ms: u64,
+    #[arg(long, default_value_t = 5)]
+    door_seconds: u64,
+}
+
+fn token(args: &RunArgs) -> anyhow::Result<String> {
+    if let Some(path) = &args.token_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(text.trim().to_string());
+    }
+    std::env::var("WITNESS_GATE_TOKEN")
+        .context("give the gate's token with --token-file or WITNESS_GATE_TOKEN")
+}
+
+fn build(args: RunArgs) -> anyhow::Result<GateConfig> {
+    let camera: Box<dyn Camera> = match args.camera.split_once(':') {
+        None if args.camera == "none" => Box::new(NoCamera),
+        Some(("file", path)) => Box::new(FileCamera::new(std::path::Path::new(path))),
+        Some(("v4l2", device)) => camera::open_v4l2(std::path::Path::new(device))?,
+        _ => bail!(
+            "--camera {:?}: expected none, file:PATH or v4l2:DEVICE",
+            args.camera
+        ),
+    };
+    let relay: Box<dyn DoorRelay> = match args.relay.split_once(':') {
+        None if args.relay == "fake" => Box::new(FakeRelay::new(None)),
+        Some(("fake", journal)) => Box::new(FakeRelay::new(Some(std::path::Path::new(journal)))),
+        Some(("serial", device)) => Box::new(SerialRelay::open(std::path::Path::new(device))?),
+        _ => bail!(
+            "--relay {:?}: expected fake, fake:JOURNAL or serial:DEVICE",
+            args.relay
+        ),
+    };
+    let reader = if args.reader == "usb" {
+        ReaderSource::Usb {
+            profiles: args.profiles.clone(),
+        }
+    } else {
+        ReaderSource::Serial(PathBuf::from(&args.reader))
+    };
+    Ok(GateConfig {
+        token: token(&args)?,
+        data: args.data,
+        server: args.server,
+        reader,
+        camera,
+        relay,
+        poll_interval: Duration::from_millis(args.poll_ms),
+        reader_timeout: Duration::from_millis(args.reader_timeout_ms),
+        sync_interval: Duration::from_millis(args.sync_ms),
+        door_open: Duration::from_secs(args.door_seconds),
+    })
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version") | Some("-V") => {
-            println!("witness-gate {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        None | Some("--help") | Some("-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some("run") => {
-            eprintln!(
-                "witness-gate: 门禁代理尚未实现 (not supported yet): ID-card reading, door control and event sync are planned"
-            );
-            ExitCode::from(2)
-        }
-        Some(other) => {
-            eprintln!("witness-gate: unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => build(args).and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            runtime.block_on(gate::run(config))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("witness-gate: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

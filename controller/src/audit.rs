@@ -104,11 +104,13 @@ impl AuditLog {
         let mut last = self.last_hash.lock().await;
         let prev_hash = match last.as_ref() {
             Some(hash) => hash.clone(),
-            None => sqlx::query_as::<_, (String,)>("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                .fetch_optional(pool)
-                .await?
-                .map(|row| row.0)
-                .unwrap_or_else(|| GENESIS.to_string()),
+            None => sqlx::query_as::<_, (String,)>(
+                "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+            .map(|row| row.0)
+            .unwrap_or_else(|| GENESIS.to_string()),
         };
         let hash = chain_hash(&prev_hash, &record);
         sqlx::query(
@@ -135,7 +137,9 @@ impl AuditLog {
 /// Walks the chain from the first record; the first record whose stored hash or link does not
 /// match what its content gives is named.
 pub async fn verify(pool: &SqlitePool) -> Result<AuditVerification> {
-    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM audit_log ORDER BY id").fetch_all(pool).await?;
+    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM audit_log ORDER BY id")
+        .fetch_all(pool)
+        .await?;
     let mut prev = GENESIS.to_string();
     for row in &rows {
         let expected = chain_hash(&prev, &row.record());
@@ -184,10 +188,11 @@ pub async fn list(pool: &SqlitePool, query: &AuditQuery) -> Result<Vec<AuditEntr
 
 /// The project's own records as CSV, for its archive package.
 pub async fn export_project(pool: &SqlitePool, number: &str) -> Result<String> {
-    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM audit_log WHERE project_number = ? ORDER BY id")
-        .bind(number)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT * FROM audit_log WHERE project_number = ? ORDER BY id")
+            .bind(number)
+            .fetch_all(pool)
+            .await?;
     let mut out = String::from("序号,时间,操作人,角色,操作,对象,来源,结果,前序哈希,SM3哈希\n");
     for r in rows {
         let cells = [

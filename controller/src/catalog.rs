@@ -113,7 +113,9 @@ pub async fn create_project(
             other?;
         }
     }
-    Ok(project(pool, &new.number).await?.to_api())
+    let row = project(pool, &new.number).await?;
+    crate::search::notify(pool, crate::search::Change::Project(row.id));
+    Ok(row.to_api())
 }
 
 pub async fn list_projects(pool: &SqlitePool) -> Result<Vec<Project>> {
@@ -156,6 +158,7 @@ pub async fn set_project_status(
         .bind(project_id)
         .execute(pool)
         .await?;
+    crate::search::notify(pool, crate::search::Change::Project(project_id));
     Ok(())
 }
 
@@ -245,6 +248,51 @@ pub fn source_kind_zh(kind: SourceKind) -> &'static str {
         SourceKind::Video => "视频",
         SourceKind::Audio => "音频",
         SourceKind::Other => "其他",
+    }
+}
+
+/// Where sources may be registered from. The data folder itself is never a source (it holds
+/// the catalog and the admin credential file), except for the demo's generated files; with
+/// `[archive] source_roots` set, only paths under those folders are accepted.
+#[derive(Debug, Clone)]
+pub struct SourcePolicy {
+    pub data_dir: PathBuf,
+    pub roots: Vec<PathBuf>,
+}
+
+impl SourcePolicy {
+    pub fn check(&self, path: &Path) -> Result<()> {
+        // Resolve links and `..` first, so neither can walk out of an allowed folder.
+        let real = std::fs::canonicalize(path)
+            .map_err(|e| io_error(format!("源文件 {}", path.display()), e))?;
+        if let Ok(data) = std::fs::canonicalize(&self.data_dir) {
+            let demo = data.join("demo-sources");
+            if real.starts_with(&data) && !real.starts_with(&demo) {
+                bail!(
+                    PermissionDenied,
+                    "不能从数据目录 {} 登记源文件（其中有目录库和凭据）",
+                    self.data_dir.display()
+                );
+            }
+        }
+        if !self.roots.is_empty() {
+            let allowed = self
+                .roots
+                .iter()
+                .filter_map(|root| std::fs::canonicalize(root).ok())
+                .any(|root| real.starts_with(root));
+            if !allowed {
+                let roots: Vec<String> =
+                    self.roots.iter().map(|r| r.display().to_string()).collect();
+                bail!(
+                    PermissionDenied,
+                    "源路径 {} 不在允许的导入目录内（[archive] source_roots：{}）",
+                    path.display(),
+                    roots.join("、")
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -338,6 +386,7 @@ fn check_readable(path: &Path) -> Result<()> {
 /// missing or unreadable path, or a name already in the project, stores none of them.
 pub async fn add_sources(
     pool: &SqlitePool,
+    policy: &SourcePolicy,
     number: &str,
     paths: &[String],
     now: OffsetDateTime,
@@ -356,6 +405,7 @@ pub async fn add_sources(
                 path.display()
             );
         }
+        policy.check(path)?;
         found.extend(walk_source(path)?);
     }
     let mut tx = pool.begin().await?;
@@ -384,6 +434,7 @@ pub async fn add_sources(
         inserted?;
     }
     tx.commit().await?;
+    crate::search::notify(pool, crate::search::Change::Project(project.id));
     let all = source_files(pool, &project).await?;
     Ok(all
         .into_iter()
@@ -412,6 +463,7 @@ pub async fn add_uploaded(
     .execute(pool)
     .await?
     .last_insert_rowid();
+    crate::search::notify(pool, crate::search::Change::Project(project.id));
     source_files(pool, project)
         .await?
         .into_iter()
@@ -629,4 +681,35 @@ pub async fn job_discs(pool: &SqlitePool, job_id: i64) -> Result<Vec<DiscRow>> {
     .bind(job_id)
     .fetch_all(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_cannot_come_from_the_data_folder_or_outside_the_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("var");
+        let incoming = dir.path().join("incoming");
+        let elsewhere = dir.path().join("elsewhere");
+        for d in [&data.join("demo-sources"), &incoming, &elsewhere] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(data.join("admin-credential.txt"), "secret").unwrap();
+        let open = SourcePolicy { data_dir: data.clone(), roots: Vec::new() };
+        let err = open.check(&data.join("admin-credential.txt")).unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::PermissionDenied, "{err}");
+        // `..` and links are resolved before the check.
+        let sneaky = incoming.join("../var/admin-credential.txt");
+        assert!(open.check(&sneaky).is_err());
+        std::os::unix::fs::symlink(data.join("admin-credential.txt"), incoming.join("link")).unwrap();
+        assert!(open.check(&incoming.join("link")).is_err());
+        open.check(&data.join("demo-sources")).unwrap();
+        open.check(&elsewhere).unwrap();
+        let rooted = SourcePolicy { data_dir: data, roots: vec![incoming.clone()] };
+        rooted.check(&incoming).unwrap();
+        let err = rooted.check(&elsewhere).unwrap_err();
+        assert!(err.message.contains("source_roots"), "{err}");
+    }
 }

@@ -81,6 +81,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Full-text search of projects, documents, videos and discs (搜索).
+    Search(witness_controller::search::cli::SearchArgs),
     /// Clearing (清标) of construction bids against the bill of quantities; works offline.
     Clearing {
         #[command(subcommand)]
@@ -204,7 +206,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .token
         .clone()
         .or_else(|| witness_controller::auth::accounts::token_from_credential_file(&data_dir));
-    let client = Client::new(&args.server).with_token(token);
+    let client = Client::new(&args.server).with_token(token.clone());
     match args.command {
         Command::Clearing {
             command:
@@ -318,6 +320,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if result.first_broken.is_some() {
                 anyhow::bail!("审计日志哈希链断裂：第一条异常记录为 {}", result.first_broken.unwrap_or_default());
             }
+        }
+        Command::Search(search) => {
+            witness_controller::search::cli::run(&args.server, token, search).await?;
         }
         Command::Discs { json } => {
             let discs = client.discs().await?;

@@ -38,7 +38,10 @@ pub fn check_rel_path(path: &str) -> Result<String> {
         );
     }
     if path.split('/').next() == Some(RESERVED_FOLDER) {
-        bail!(InvalidArgument, "文件夹 {RESERVED_FOLDER}/ 为系统保留，不能存放项目文件: {path:?}");
+        bail!(
+            InvalidArgument,
+            "文件夹 {RESERVED_FOLDER}/ 为系统保留，不能存放项目文件: {path:?}"
+        );
     }
     for segment in path.split('/') {
         match segment {
@@ -99,7 +102,8 @@ mod tests {
     #[test]
     fn traversal_and_absolute_paths_are_refused() {
         for bad in [
-            "_witness/x.csv", "../etc/passwd",
+            "_witness/x.csv",
+            "../etc/passwd",
             "/etc/passwd",
             "a/../../b",
             "a//b",

@@ -11,10 +11,10 @@ use axum_server::tls_rustls::RustlsConfig;
 use crate::audit::AuditLog;
 use crate::auth::accounts::{self, LoginLimiter};
 use crate::clock::{Clock, SystemClock};
-use crate::web::guard::Auth;
 use crate::config::{self, Settings};
 use crate::error::{io_error, Result};
 use crate::jobs::Engine;
+use crate::web::guard::Auth;
 use crate::{db, demo, err, web};
 
 #[derive(Debug, Clone, Default)]
@@ -77,18 +77,27 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
             "first start: created user `admin`; its one-time password and a CLI token are in this file (mode 0600)"
         );
     }
+    crate::search::SearchService::start(&pool, &settings.data_dir).await?;
     let engine = Engine::new(pool, Arc::new(settings), clock);
-    let auth = Arc::new(Auth { audit: AuditLog::default(), limiter: LoginLimiter::default(), tls: tls.is_some() });
+    let auth = Arc::new(Auth {
+        audit: AuditLog::default(),
+        limiter: LoginLimiter::default(),
+        tls: tls.is_some(),
+    });
     engine.resume().await?;
     if options.demo {
         demo::seed(&engine).await?;
     }
     let app = web::router(engine, auth).into_make_service_with_connect_info::<SocketAddr>();
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|e| err!(InvalidArgument, "监听地址 {listen:?} 无效（例如 127.0.0.1:8080）：{e}"))?;
+    let addr: SocketAddr = listen.parse().map_err(|e| {
+        err!(
+            InvalidArgument,
+            "监听地址 {listen:?} 无效（例如 127.0.0.1:8080）：{e}"
+        )
+    })?;
     if let Some(config) = tls {
-        let listener = std::net::TcpListener::bind(addr).map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
         tracing::info!("Witness 见证 listening on https://{listen}");
         let handle = axum_server::Handle::new();
         let stopper = handle.clone();
@@ -103,9 +112,14 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
             .await
             .map_err(|e| err!(Internal, "server: {e}"))
     } else {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| err!(Unavailable, "无法监听 {listen}：{e}"))?;
         tracing::info!("Witness 见证 listening on http://{listen}");
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| err!(Internal, "server: {e}"))
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| err!(Internal, "server: {e}"))
     }
 }
 
@@ -120,8 +134,13 @@ async fn tls_config(settings: &Settings) -> Result<Option<RustlsConfig>> {
             let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
             if !cert.exists() || !key.exists() {
                 std::fs::create_dir_all(&dir).map_err(|e| io_error(dir.display(), e))?;
-                let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "witness.local".to_string()];
-                let made = rcgen::generate_simple_self_signed(names).map_err(|e| err!(Internal, "making a certificate: {e}"))?;
+                let names = vec![
+                    "localhost".to_string(),
+                    "127.0.0.1".to_string(),
+                    "witness.local".to_string(),
+                ];
+                let made = rcgen::generate_simple_self_signed(names)
+                    .map_err(|e| err!(Internal, "making a certificate: {e}"))?;
                 std::fs::write(&cert, made.cert.pem()).map_err(|e| io_error(cert.display(), e))?;
                 write_key(&key, &made.signing_key.serialize_pem())?;
                 tracing::info!(cert = %cert.display(), "made a self-signed TLS certificate");
@@ -134,7 +153,14 @@ async fn tls_config(settings: &Settings) -> Result<Option<RustlsConfig>> {
     RustlsConfig::from_pem_file(&cert, &key)
         .await
         .map(Some)
-        .map_err(|e| err!(InvalidArgument, "TLS 证书 {} / 私钥 {} 无法使用：{e}", cert.display(), key.display()))
+        .map_err(|e| {
+            err!(
+                InvalidArgument,
+                "TLS 证书 {} / 私钥 {} 无法使用：{e}",
+                cert.display(),
+                key.display()
+            )
+        })
 }
 
 fn write_key(path: &std::path::Path, pem: &str) -> Result<()> {
@@ -147,7 +173,8 @@ fn write_key(path: &std::path::Path, pem: &str) -> Result<()> {
         .mode(0o600)
         .open(path)
         .map_err(|e| io_error(path.display(), e))?;
-    file.write_all(pem.as_bytes()).map_err(|e| io_error(path.display(), e))
+    file.write_all(pem.as_bytes())
+        .map_err(|e| io_error(path.display(), e))
 }
 
 async fn shutdown() {

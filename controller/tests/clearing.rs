@@ -461,15 +461,21 @@ async fn start_server(data: &Path) -> Server {
         .stderr(log)
         .spawn()
         .expect("start witness serve");
-    let url = format!("http://{listen}");
+    // Owned by `Server` at once, so a failed start still kills it (in `Drop`).
+    let mut server = Server {
+        child,
+        url: format!("http://{listen}"),
+        token: String::new(),
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let up = reqwest::get(format!("{url}/api/openapi.json"))
+        let up = reqwest::get(format!("{}/api/openapi.json", server.url))
             .await
             .is_ok();
         let token = witness_controller::auth::accounts::token_from_credential_file(data);
         if let (true, Some(token)) = (up, token) {
-            return Server { child, url, token };
+            server.token = token;
+            return server;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -625,4 +631,22 @@ async fn web_run_stores_the_reports_with_the_project() {
         .expect("text");
     assert!(openapi.contains("/api/projects/{number}/clearing"));
     assert!(openapi.contains("ClearingInput"));
+
+    // The page and its script are served, and the header of the main UI links to the page.
+    for (path, needle) in [
+        ("/clearing.html", "/clearing.js"),
+        (
+            "/clearing.js",
+            "/api/projects/${encodeURIComponent(number)}/clearing",
+        ),
+        ("/", "href=\"/clearing.html\""),
+    ] {
+        let text = reqwest::get(format!("{}{path}", server.url))
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("text");
+        assert!(text.contains(needle), "{path} lacks {needle}");
+    }
 }

@@ -6,3 +6,6 @@
 
 pub mod burner;
 pub mod iso9660;
+pub mod camera;
+pub mod idcard;
+pub mod relay;

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// What a caller may do; one permission table in the controller maps routes to roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 系统管理员: devices, users, tokens, integrations.
@@ -22,7 +24,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Admin, Role::Archivist, Role::Auditor, Role::Operator, Role::Gate, Role::Integration];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Archivist,
+        Role::Auditor,
+        Role::Operator,
+        Role::Gate,
+        Role::Integration,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

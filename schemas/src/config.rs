@@ -115,6 +115,10 @@ pub struct ArchiveConfig {
     /// Keep the staging copy of a package after every copy is verified.
     #[serde(default)]
     pub keep_staging: bool,
+    /// Folders sources may be registered from (`witness source add`); empty: anywhere outside
+    /// the data folder.
+    #[serde(default)]
+    pub source_roots: Vec<PathBuf>,
 }
 
 impl Default for ArchiveConfig {
@@ -124,6 +128,7 @@ impl Default for ArchiveConfig {
             organization: default_organization(),
             max_burn_attempts: default_attempts(),
             keep_staging: false,
+            source_roots: Vec::new(),
         }
     }
 }

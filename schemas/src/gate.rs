@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 /// the birth date and sequence do not (`410225********123X`). Shorter input is fully masked.
 pub fn mask_id_number(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
-    if chars.len() < 8 {
+    // Below 11 characters the head and tail would show everything (and 8 or 9 would underflow).
+    if chars.len() < 11 {
         return "*".repeat(chars.len());
     }
     let head: String = chars[..6].iter().collect();
@@ -99,17 +100,28 @@ pub struct BadgeEvent {
 pub enum EventKind {
     Badge(BadgeEvent),
     /// The door stayed open longer than allowed.
-    DoorHeldOpen { seconds: u64 },
+    DoorHeldOpen {
+        seconds: u64,
+    },
     /// The enclosure or the reader reported tampering.
-    Tamper { detail: String },
+    Tamper {
+        detail: String,
+    },
     /// The reader stopped answering or was unplugged (and later came back: `ReaderOk`).
-    ReaderFault { detail: String },
+    ReaderFault {
+        detail: String,
+    },
     ReaderOk,
     /// The controller could not be reached since `since` (the gate kept deciding from its list).
-    Offline { since: String, detail: String },
+    Offline {
+        since: String,
+        detail: String,
+    },
     Online,
     /// The agent started (after a restart or power loss).
-    Started { version: String },
+    Started {
+        version: String,
+    },
 }
 
 impl EventKind {
@@ -141,6 +153,8 @@ pub struct GateEvent {
 /// `POST /api/gate/events`: the next events of the gate's log, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SyncBatch {
+    /// The id of the gate's event log (made when the log was created); sequences count within it.
+    pub log_id: String,
     pub events: Vec<GateEvent>,
     /// Events still waiting on the gate after this batch.
     pub queue_depth: i64,
@@ -265,7 +279,11 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -281,7 +299,7 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 /// Decodes what [`base64_encode`] wrote; `None` on anything else.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| BASE64.iter().position(|&x| x == c).map(|p| p as u32);
@@ -311,11 +329,23 @@ mod tests {
     fn id_numbers_are_masked() {
         assert_eq!(mask_id_number("41022519800101123X"), "410225********123X");
         assert_eq!(mask_id_number("1234"), "****");
+        assert_eq!(mask_id_number("12345678"), "********");
+        assert_eq!(mask_id_number("𠜎𠜱𠝹𠱓𠜎𠜱𠝹𠱓𠜎"), "*********");
+        assert_eq!(mask_id_number("12345678901"), "123456*8901");
     }
 
     #[test]
     fn base64_round_trips() {
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &[0xFF, 0x00, 0x10]] {
+        for data in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"fooba",
+            b"foobar",
+            &[0xFF, 0x00, 0x10],
+        ] {
             let text = base64_encode(data);
             assert_eq!(base64_decode(&text).as_deref(), Some(data), "{text}");
         }
@@ -325,9 +355,16 @@ mod tests {
 
     #[test]
     fn events_are_tagged_by_kind() {
-        let event = GateEvent { sequence: 7, at: "2026-03-18T09:00:00+08:00".into(), kind: EventKind::Online };
+        let event = GateEvent {
+            sequence: 7,
+            at: "2026-03-18T09:00:00+08:00".into(),
+            kind: EventKind::Online,
+        };
         let text = serde_json::to_string(&event).unwrap_or_default();
-        assert_eq!(text, r#"{"sequence":7,"at":"2026-03-18T09:00:00+08:00","kind":"online"}"#);
+        assert_eq!(
+            text,
+            r#"{"sequence":7,"at":"2026-03-18T09:00:00+08:00","kind":"online"}"#
+        );
         let back: GateEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, event);
     }

@@ -10,3 +10,4 @@ pub mod clearing;
 pub mod config;
 pub mod gate;
 pub mod media;
+pub mod search;

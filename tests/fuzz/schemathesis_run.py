@@ -110,7 +110,8 @@ def main():
         if args.seed:
             command += ["--seed", args.seed]
         started = time.time()
-        run = subprocess.run(command, capture_output=True, text=True)
+        # In the temporary folder: schemathesis leaves a .schemathesis/ cache in its working folder.
+        run = subprocess.run(command, capture_output=True, text=True, cwd=work)
         elapsed = time.time() - started
 
         statuses = collections.Counter()

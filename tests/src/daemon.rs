@@ -18,7 +18,11 @@ pub fn witness_bin() -> PathBuf {
     // target/debug/deps/test-hash → target/debug/witness
     let dir = exe.parent().and_then(Path::parent).expect("target folder");
     let bin = dir.join("witness");
-    assert!(bin.exists(), "{} is missing: run `cargo build --workspace --bins` before the tests", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the tests",
+        bin.display()
+    );
     bin
 }
 
@@ -41,7 +45,10 @@ pub struct Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 impl Daemon {
@@ -61,9 +68,15 @@ impl Daemon {
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let mut command = Command::new(witness_bin());
-        command.args(["serve", "--listen", &self.listen]).arg("--data").arg(&self.data);
+        command
+            .args(["serve", "--listen", &self.listen])
+            .arg("--data")
+            .arg(&self.data);
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }
@@ -77,15 +90,29 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("witness serve exited with {status}; log:\n{}", self.log_text());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "witness serve exited with {status}; log:\n{}",
+                    self.log_text()
+                );
             }
             // Any answer from the API (even 401) means the daemon is up and has bootstrapped.
-            if reqwest::get(format!("{}/api/openapi.json", self.url)).await.is_ok() && self.admin_token().is_some() {
+            if reqwest::get(format!("{}/api/openapi.json", self.url))
+                .await
+                .is_ok()
+                && self.admin_token().is_some()
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("witness serve did not answer within 30 s; log:\n{}", self.log_text());
+                bail!(
+                    "witness serve did not answer within 30 s; log:\n{}",
+                    self.log_text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -104,7 +131,9 @@ impl Daemon {
     /// The one-time admin password the daemon wrote on its first start.
     pub fn admin_password(&self) -> Option<String> {
         let text = std::fs::read_to_string(self.data.join("admin-credential.txt")).ok()?;
-        text.lines().find_map(|l| l.strip_prefix("password=")).map(str::to_string)
+        text.lines()
+            .find_map(|l| l.strip_prefix("password="))
+            .map(str::to_string)
     }
 
     pub fn log_text(&self) -> String {
@@ -157,15 +186,23 @@ pub fn extract_with_xorriso(image: &Path, dir: &Path) -> anyhow::Result<()> {
         .env("LC_ALL", "C.UTF-8")
         .output()?;
     if !output.status.success() {
-        bail!("xorriso -extract failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "xorriso -extract failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(())
 }
 
 /// Runs `bagit.py --validate DIR`; Ok only when it says the bag is valid.
 pub fn validate_bag(dir: &Path) -> anyhow::Result<()> {
-    let output = Command::new(bagit_py()).arg("--validate").arg(dir).output().context("running bagit.py")?;
-    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let output = Command::new(bagit_py())
+        .arg("--validate")
+        .arg(dir)
+        .output()
+        .context("running bagit.py")?;
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
     if !output.status.success() || !text.contains("is valid") {
         bail!("bagit.py --validate {} failed:\n{text}", dir.display());
     }

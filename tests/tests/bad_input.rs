@@ -683,6 +683,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         for entry in entries.flatten() {
             let path = entry.path();
             match entry.file_type() {
+                // The search index rewrites its own files in the background whenever the
+                // catalog changes; it is not where an upload could land.
+                Ok(t) if t.is_dir() && entry.file_name() == "search" => {}
                 Ok(t) if t.is_dir() => stack.push(path),
                 Ok(_)
                     if !entry

@@ -51,7 +51,13 @@ pub fn hash_password(password: &str) -> Result<String> {
 }
 
 fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()).unwrap_or(false)
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
 }
 
 fn check_new_password(password: &str) -> Result<()> {
@@ -115,7 +121,10 @@ impl LoginLimiter {
         }
         entry.1 += 1;
         if entry.1 > LOGINS_PER_MINUTE {
-            bail!(RateLimited, "登录尝试过于频繁，请一分钟后再试 (too many login attempts)");
+            bail!(
+                RateLimited,
+                "登录尝试过于频繁，请一分钟后再试 (too many login attempts)"
+            );
         }
         Ok(())
     }
@@ -130,9 +139,16 @@ pub struct LoginOutcome {
 
 /// Checks a username and password; counts failures, locks after [`MAX_FAILED_LOGINS`], and
 /// opens a session. Messages do not tell which of the two was wrong.
-pub async fn login(pool: &SqlitePool, username: &str, password: &str, now: OffsetDateTime) -> Result<LoginOutcome> {
-    let user: Option<UserRow> =
-        sqlx::query_as("SELECT * FROM users WHERE username = ?").bind(username).fetch_optional(pool).await?;
+pub async fn login(
+    pool: &SqlitePool,
+    username: &str,
+    password: &str,
+    now: OffsetDateTime,
+) -> Result<LoginOutcome> {
+    let user: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(pool)
+        .await?;
     let Some(user) = user else {
         // Hash anyway so a missing user takes as long as a wrong password.
         let _ = password_matches(password, "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$0000000000000000000000000000000000000000000");
@@ -143,7 +159,11 @@ pub async fn login(pool: &SqlitePool, username: &str, password: &str, now: Offse
     }
     if let Some(until) = user.locked_until.as_deref().and_then(parse_time) {
         if until > now {
-            bail!(PermissionDenied, "账户已锁定，请于 {} 后再试 (account locked after repeated failures)", rfc3339(until));
+            bail!(
+                PermissionDenied,
+                "账户已锁定，请于 {} 后再试 (account locked after repeated failures)",
+                rfc3339(until)
+            );
         }
     }
     if !password_matches(password, &user.password_hash) {
@@ -156,11 +176,17 @@ pub async fn login(pool: &SqlitePool, username: &str, password: &str, now: Offse
             .execute(pool)
             .await?;
         if locked_until.is_some() {
-            bail!(PermissionDenied, "连续 {MAX_FAILED_LOGINS} 次密码错误，账户已锁定 15 分钟");
+            bail!(
+                PermissionDenied,
+                "连续 {MAX_FAILED_LOGINS} 次密码错误，账户已锁定 15 分钟"
+            );
         }
         bail!(Unauthenticated, "用户名或密码错误");
     }
-    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?").bind(user.id).execute(pool).await?;
+    sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?")
+        .bind(user.id)
+        .execute(pool)
+        .await?;
     let secret = random_hex(32)?;
     let csrf_token = random_hex(32)?;
     let id_hash = sha256_hex(&secret);
@@ -178,7 +204,11 @@ pub async fn login(pool: &SqlitePool, username: &str, password: &str, now: Offse
         principal: Principal {
             username: user.username.clone(),
             role: user.role(),
-            via: Via::Session { id_hash, csrf_token, must_change_password: user.password_changed_at.is_none() },
+            via: Via::Session {
+                id_hash,
+                csrf_token,
+                must_change_password: user.password_changed_at.is_none(),
+            },
         },
         session_secret: secret,
         expires_at,
@@ -212,12 +242,21 @@ pub async fn session(pool: &SqlitePool, secret: &str, now: OffsetDateTime) -> Re
     };
     let idle_end = parse_time(&row.last_seen_at).map(|t| t + SESSION_IDLE);
     let hard_end = parse_time(&row.expires_at);
-    let expired = [idle_end, hard_end].into_iter().any(|end| end.map(|e| e <= now).unwrap_or(true));
+    let expired = [idle_end, hard_end]
+        .into_iter()
+        .any(|end| end.map(|e| e <= now).unwrap_or(true));
     if expired || row.disabled != 0 {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(&id_hash).execute(pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(&id_hash)
+            .execute(pool)
+            .await?;
         bail!(Unauthenticated, "会话已过期，请重新登录 (session expired)");
     }
-    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?").bind(rfc3339(now)).bind(&id_hash).execute(pool).await?;
+    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+        .bind(rfc3339(now))
+        .bind(&id_hash)
+        .execute(pool)
+        .await?;
     Ok(Principal {
         username: row.username,
         role: Role::parse(&row.role).unwrap_or(Role::Auditor),
@@ -230,7 +269,10 @@ pub async fn session(pool: &SqlitePool, secret: &str, now: OffsetDateTime) -> Re
 }
 
 pub async fn end_session(pool: &SqlitePool, id_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(pool).await?;
+    sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        .bind(id_hash)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -273,9 +315,17 @@ pub async fn token(pool: &SqlitePool, secret: &str, now: OffsetDateTime) -> Resu
         bail!(Unauthenticated, "API 令牌无效 (unknown token)");
     };
     if row.revoked_at.is_some() {
-        bail!(Unauthenticated, "API 令牌 {} 已被撤销 (revoked token)", row.prefix);
+        bail!(
+            Unauthenticated,
+            "API 令牌 {} 已被撤销 (revoked token)",
+            row.prefix
+        );
     }
-    sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").bind(rfc3339(now)).bind(row.id).execute(pool).await?;
+    sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+        .bind(rfc3339(now))
+        .bind(row.id)
+        .execute(pool)
+        .await?;
     Ok(Principal {
         username: format!("token:{}", row.name),
         role: Role::parse(&row.role).unwrap_or(Role::Auditor),
@@ -284,7 +334,13 @@ pub async fn token(pool: &SqlitePool, secret: &str, now: OffsetDateTime) -> Resu
 }
 
 /// Creates a token and returns it with its secret (shown this once).
-pub async fn create_token(pool: &SqlitePool, name: &str, role: Role, created_by: &str, now: OffsetDateTime) -> Result<(ApiToken, String)> {
+pub async fn create_token(
+    pool: &SqlitePool,
+    name: &str,
+    role: Role,
+    created_by: &str,
+    now: OffsetDateTime,
+) -> Result<(ApiToken, String)> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         bail!(InvalidArgument, "令牌名称须为 1–64 个字符");
@@ -301,7 +357,11 @@ pub async fn create_token(pool: &SqlitePool, name: &str, role: Role, created_by:
         .execute(pool)
         .await?
         .last_insert_rowid();
-    let token = list_tokens(pool).await?.into_iter().find(|t| t.id == id).ok_or_else(|| err!(Internal, "token vanished"))?;
+    let token = list_tokens(pool)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| err!(Internal, "token vanished"))?;
     Ok((token, secret))
 }
 
@@ -315,32 +375,52 @@ pub async fn list_tokens(pool: &SqlitePool) -> Result<Vec<ApiToken>> {
 }
 
 pub async fn revoke_token(pool: &SqlitePool, id: i64, now: OffsetDateTime) -> Result<ApiToken> {
-    let updated = sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-        .bind(rfc3339(now))
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected();
+    let updated =
+        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(rfc3339(now))
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected();
     if updated == 0 {
         bail!(NotFound, "令牌 {id} 不存在");
     }
-    list_tokens(pool).await?.into_iter().find(|t| t.id == id).ok_or_else(|| err!(Internal, "token vanished"))
+    list_tokens(pool)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| err!(Internal, "token vanished"))
 }
 
 fn check_username(username: &str) -> Result<()> {
     let ok = !username.is_empty()
         && username.chars().count() <= 32
-        && username.chars().all(|c| c.is_alphanumeric() || "._-".contains(c));
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._-".contains(c));
     if !ok {
-        bail!(InvalidArgument, "用户名须为 1–32 个字母、数字或 . _ -: {username:?}");
+        bail!(
+            InvalidArgument,
+            "用户名须为 1–32 个字母、数字或 . _ -: {username:?}"
+        );
     }
     Ok(())
 }
 
-pub async fn create_user(pool: &SqlitePool, username: &str, role: Role, password: &str, now: OffsetDateTime) -> Result<User> {
+pub async fn create_user(
+    pool: &SqlitePool,
+    username: &str,
+    role: Role,
+    password: &str,
+    now: OffsetDateTime,
+) -> Result<User> {
     check_username(username)?;
     if role.is_machine() {
-        bail!(InvalidArgument, "{} 是机器身份，请为它创建 API 令牌而不是用户", role.as_str());
+        bail!(
+            InvalidArgument,
+            "{} 是机器身份，请为它创建 API 令牌而不是用户",
+            role.as_str()
+        );
     }
     check_new_password(password)?;
     let inserted = sqlx::query("INSERT INTO users (username, role, password_hash, created_at, password_changed_at) VALUES (?, ?, ?, ?, ?)")
@@ -357,17 +437,30 @@ pub async fn create_user(pool: &SqlitePool, username: &str, role: Role, password
         }
     }
     inserted?;
-    list_users(pool).await?.into_iter().find(|u| u.username == username).ok_or_else(|| err!(Internal, "user vanished"))
+    list_users(pool)
+        .await?
+        .into_iter()
+        .find(|u| u.username == username)
+        .ok_or_else(|| err!(Internal, "user vanished"))
 }
 
 pub async fn list_users(pool: &SqlitePool) -> Result<Vec<User>> {
-    let rows: Vec<UserRow> = sqlx::query_as("SELECT * FROM users ORDER BY id").fetch_all(pool).await?;
+    let rows: Vec<UserRow> = sqlx::query_as("SELECT * FROM users ORDER BY id")
+        .fetch_all(pool)
+        .await?;
     Ok(rows.iter().map(UserRow::to_api).collect())
 }
 
 /// Replaces a password after checking the old one. The first admin's one-time credential file
 /// is deleted once its password has been changed.
-pub async fn change_password(pool: &SqlitePool, data_dir: &Path, username: &str, old: &str, new: &str, now: OffsetDateTime) -> Result<()> {
+pub async fn change_password(
+    pool: &SqlitePool,
+    data_dir: &Path,
+    username: &str,
+    old: &str,
+    new: &str,
+    now: OffsetDateTime,
+) -> Result<()> {
     let user: UserRow = sqlx::query_as("SELECT * FROM users WHERE username = ?")
         .bind(username)
         .fetch_optional(pool)
@@ -387,7 +480,11 @@ pub async fn change_password(pool: &SqlitePool, data_dir: &Path, username: &str,
         .execute(pool)
         .await?;
     let file = data_dir.join(CREDENTIAL_FILE);
-    if file.exists() && std::fs::read_to_string(&file).map(|t| t.contains(&format!("username={username}\n"))).unwrap_or(false) {
+    if file.exists()
+        && std::fs::read_to_string(&file)
+            .map(|t| t.contains(&format!("username={username}\n")))
+            .unwrap_or(false)
+    {
         let _ = std::fs::remove_file(&file);
     }
     Ok(())
@@ -395,8 +492,14 @@ pub async fn change_password(pool: &SqlitePool, data_dir: &Path, username: &str,
 
 /// On the very first start (no users at all): creates `admin` with a random one-time password
 /// and an admin API token for the CLI on the appliance, and writes both to a 0600 file.
-pub async fn bootstrap(pool: &SqlitePool, data_dir: &Path, now: OffsetDateTime) -> Result<Option<PathBuf>> {
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(pool).await?;
+pub async fn bootstrap(
+    pool: &SqlitePool,
+    data_dir: &Path,
+    now: OffsetDateTime,
+) -> Result<Option<PathBuf>> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await?;
     if count > 0 {
         return Ok(None);
     }
@@ -428,12 +531,15 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .mode(0o600)
         .open(path)
         .map_err(|e| io_error(format!("写入 {}", path.display()), e))?;
-    file.write_all(text.as_bytes()).map_err(|e| io_error(path.display(), e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| io_error(path.display(), e))?;
     file.sync_all().map_err(|e| io_error(path.display(), e))
 }
 
 /// Reads the token line of the credential file (for the CLI run on the appliance).
 pub fn token_from_credential_file(data_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(data_dir.join(CREDENTIAL_FILE)).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("token=")).map(str::to_string)
+    text.lines()
+        .find_map(|l| l.strip_prefix("token="))
+        .map(str::to_string)
 }

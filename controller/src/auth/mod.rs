@@ -17,7 +17,11 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Via {
     /// The browser's session cookie; state-changing requests must carry its CSRF token.
-    Session { id_hash: String, csrf_token: String, must_change_password: bool },
+    Session {
+        id_hash: String,
+        csrf_token: String,
+        must_change_password: bool,
+    },
     /// An API token (CLI, gates, integrations).
     Token { id: i64 },
 }
@@ -44,47 +48,221 @@ const STAFF: &[Role] = &[Role::Admin, Role::Archivist, Role::Auditor, Role::Oper
 const ARCHIVE_WRITERS: &[Role] = &[Role::Admin, Role::Archivist];
 const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
 const ADMIN: &[Role] = &[Role::Admin];
+const GATE: &[Role] = &[Role::Gate];
+const GATE_READERS: &[Role] = &[Role::Admin, Role::Archivist, Role::Auditor];
 
 /// The permission table: every API route, and who may call it. A route missing here is refused
 /// to everyone (the guard fails closed), and a test checks the table against the router.
 pub const PERMISSIONS: &[Permission] = &[
-    Permission { method: "GET", path: "/api/openapi.json", access: Access::Public },
-    Permission { method: "POST", path: "/api/login", access: Access::Public },
-    Permission { method: "POST", path: "/api/logout", access: Access::AnyRole },
-    Permission { method: "GET", path: "/api/session", access: Access::AnyRole },
-    Permission { method: "POST", path: "/api/account/password", access: Access::AnyRole },
-    Permission { method: "GET", path: "/api/projects", access: Access::Roles(STAFF) },
-    Permission { method: "POST", path: "/api/projects", access: Access::Roles(ARCHIVE_WRITERS) },
-    Permission { method: "GET", path: "/api/projects/{number}", access: Access::Roles(STAFF) },
-    Permission { method: "POST", path: "/api/projects/{number}/sources", access: Access::Roles(ARCHIVE_WRITERS) },
-    Permission { method: "PUT", path: "/api/projects/{number}/files/{*rel_path}", access: Access::Roles(ARCHIVE_WRITERS) },
-    Permission { method: "POST", path: "/api/projects/{number}/backup", access: Access::Roles(ARCHIVE_WRITERS) },
-    Permission { method: "GET", path: "/api/jobs", access: Access::Roles(STAFF) },
-    Permission { method: "GET", path: "/api/jobs/{id}", access: Access::Roles(STAFF) },
-    Permission { method: "GET", path: "/api/discs", access: Access::Roles(STAFF) },
-    Permission { method: "GET", path: "/api/drives", access: Access::Roles(STAFF) },
+    Permission {
+        method: "GET",
+        path: "/api/openapi.json",
+        access: Access::Public,
+    },
+    Permission {
+        method: "POST",
+        path: "/api/login",
+        access: Access::Public,
+    },
+    Permission {
+        method: "POST",
+        path: "/api/logout",
+        access: Access::AnyRole,
+    },
+    Permission {
+        method: "GET",
+        path: "/api/session",
+        access: Access::AnyRole,
+    },
+    Permission {
+        method: "POST",
+        path: "/api/account/password",
+        access: Access::AnyRole,
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/sources",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/projects/{number}/files/{*rel_path}",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/backup",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/jobs",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/jobs/{id}",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/discs",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/drives",
+        access: Access::Roles(STAFF),
+    },
     // Clearing (清标): a stateless run on JSON bills, a run on a project's uploaded files that
     // stores its reports in the project, and the download of those reports.
-    Permission { method: "POST", path: "/api/clearing/run", access: Access::Roles(STAFF) },
-    Permission { method: "POST", path: "/api/projects/{number}/clearing", access: Access::Roles(ARCHIVE_WRITERS) },
-    Permission { method: "GET", path: "/api/projects/{number}/clearing/reports/{file}", access: Access::Roles(STAFF) },
-    Permission { method: "GET", path: "/api/users", access: Access::Roles(ADMIN) },
-    Permission { method: "POST", path: "/api/users", access: Access::Roles(ADMIN) },
-    Permission { method: "GET", path: "/api/tokens", access: Access::Roles(ADMIN) },
-    Permission { method: "POST", path: "/api/tokens", access: Access::Roles(ADMIN) },
-    Permission { method: "DELETE", path: "/api/tokens/{id}", access: Access::Roles(ADMIN) },
-    Permission { method: "GET", path: "/api/audit", access: Access::Roles(AUDIT_READERS) },
-    Permission { method: "GET", path: "/api/audit/verify", access: Access::Roles(AUDIT_READERS) },
+    Permission {
+        method: "POST",
+        path: "/api/clearing/run",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/clearing",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/clearing/reports/{file}",
+        access: Access::Roles(STAFF),
+    },
+    // Search (搜索): every staff role may search (auditors included, read-only); rebuilding
+    // the index is archive work.
+    Permission {
+        method: "GET",
+        path: "/api/search",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/search/reindex",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/users",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/users",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/tokens",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/tokens",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "DELETE",
+        path: "/api/tokens/{id}",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/audit",
+        access: Access::Roles(AUDIT_READERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/audit/verify",
+        access: Access::Roles(AUDIT_READERS),
+    },
+    // Gates (门禁): a gate token fetches its list and syncs its events; draws and the registry
+    // are kept by admins and archivists; auditors read. Full ID numbers: see gates::web.
+    Permission {
+        method: "GET",
+        path: "/api/gate/list",
+        access: Access::Roles(GATE),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/gate/events",
+        access: Access::Roles(GATE),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/gates",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/gates",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/draws",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/draws",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/gate-events",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/gate-events/{id}/snapshot",
+        access: Access::Roles(GATE_READERS),
+    },
     // The catch-all that answers 404 for unknown API paths.
-    Permission { method: "GET", path: "/api/{*rest}", access: Access::Public },
-    Permission { method: "POST", path: "/api/{*rest}", access: Access::Public },
-    Permission { method: "PUT", path: "/api/{*rest}", access: Access::Public },
-    Permission { method: "DELETE", path: "/api/{*rest}", access: Access::Public },
+    Permission {
+        method: "GET",
+        path: "/api/{*rest}",
+        access: Access::Public,
+    },
+    Permission {
+        method: "POST",
+        path: "/api/{*rest}",
+        access: Access::Public,
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/{*rest}",
+        access: Access::Public,
+    },
+    Permission {
+        method: "DELETE",
+        path: "/api/{*rest}",
+        access: Access::Public,
+    },
 ];
 
 /// Looks a route up in the table.
 pub fn permission(method: &str, path: &str) -> Option<&'static Permission> {
-    PERMISSIONS.iter().find(|p| p.method == method && p.path == path)
+    PERMISSIONS
+        .iter()
+        .find(|p| p.method == method && p.path == path)
 }
 
 impl Access {
@@ -99,13 +277,8 @@ impl Access {
 /// Masks an 18-character resident ID number (PIPL): region and check digit stay, the birth date
 /// and sequence do not (`410225********123X`).
 pub fn mask_id_number(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() < 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..6].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
+    // One rule for the controller and the gate agent, kept in schemas where both can use it.
+    witness_schemas::gate::mask_id_number(id)
 }
 
 /// Masks every full resident ID number standing alone in free text (a log line, a file name):
@@ -152,7 +325,12 @@ mod tests {
     fn the_table_has_no_duplicate_routes() {
         for (i, a) in PERMISSIONS.iter().enumerate() {
             for b in &PERMISSIONS[i + 1..] {
-                assert!(!(a.method == b.method && a.path == b.path), "{} {} twice", a.method, a.path);
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {} twice",
+                    a.method,
+                    a.path
+                );
             }
         }
     }

@@ -76,7 +76,14 @@ pub async fn seed(engine: &Engine) -> Result<()> {
             .filter_map(|e| e.ok())
             .map(|e| e.path().display().to_string())
             .collect();
-        catalog::add_sources(&engine.pool, project.number, &paths, engine.clock.now()).await?;
+        catalog::add_sources(
+            &engine.pool,
+            &engine.source_policy(),
+            project.number,
+            &paths,
+            engine.clock.now(),
+        )
+        .await?;
     }
     tracing::info!(projects = PROJECTS.len(), "demo projects seeded");
     Ok(())

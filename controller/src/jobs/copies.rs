@@ -176,7 +176,9 @@ impl Work {
     /// still be burning while another is read back; the step then stays "burn").
     async fn enter_verify(&self) -> Result<()> {
         if self.writes_left.load(Ordering::SeqCst) == 0 {
-            self.engine.set_step(self.job.id, JobStep::Verify, "正在回读校验").await?;
+            self.engine
+                .set_step(self.job.id, JobStep::Verify, "正在回读校验")
+                .await?;
         }
         Ok(())
     }
@@ -328,10 +330,13 @@ async fn drive_worker(work: Arc<Work>, drive: Arc<dyn Burner>) {
     // The set was planned for discs of the job's capacity; a smaller disc would fail at its end
     // and waste a blank, so such a drive sits this job out.
     if info.capacity_bytes < work.job.capacity as u64 {
-        work.unavailable.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
-            "刻录机 {name} 的介质（{} 字节）小于本作业规划的光盘容量（{} 字节）",
-            info.capacity_bytes, work.job.capacity
-        ));
+        work.unavailable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(format!(
+                "刻录机 {name} 的介质（{} 字节）小于本作业规划的光盘容量（{} 字节）",
+                info.capacity_bytes, work.job.capacity
+            ));
         return;
     }
     while !work.failed() {
@@ -616,6 +621,7 @@ async fn mark_verified(engine: &Engine, disc_id: i64) -> Result<()> {
         .bind(disc_id)
         .execute(&engine.pool)
         .await?;
+    crate::search::notify(&engine.pool, crate::search::Change::Disc(disc_id));
     Ok(())
 }
 

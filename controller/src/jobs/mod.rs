@@ -144,6 +144,7 @@ impl Engine {
         let engine = Arc::clone(self);
         tokio::spawn(async move {
             let result = engine.run(job_id).await;
+            crate::search::notify(&engine.pool, crate::search::Change::Job(job_id));
             if let Err(error) = result {
                 tracing::warn!(job_id, %error, "job failed");
                 if let Err(e) = engine.fail(job_id, &error).await {
@@ -210,7 +211,8 @@ impl Engine {
         // A failed job is not resumed (a new backup starts afresh), so its staging copy only
         // takes space; the verified copies it made stay recorded.
         if !self.settings.config.archive.keep_staging {
-            let _ = std::fs::remove_dir_all(crate::package::job_dir(&self.settings.data_dir, job_id));
+            let _ =
+                std::fs::remove_dir_all(crate::package::job_dir(&self.settings.data_dir, job_id));
         }
         Ok(())
     }
@@ -271,6 +273,14 @@ impl Engine {
         )
         .await?;
         Ok(value)
+    }
+
+    /// Where sources may be registered from, per the configuration.
+    pub fn source_policy(&self) -> catalog::SourcePolicy {
+        catalog::SourcePolicy {
+            data_dir: self.settings.data_dir.clone(),
+            roots: self.settings.config.archive.source_roots.clone(),
+        }
     }
 
     fn data_dir(&self) -> PathBuf {

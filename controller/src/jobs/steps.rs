@@ -9,13 +9,13 @@ use witness_schemas::bag::{PackageDescription, RecordFile, SplitFile};
 use super::Engine;
 use crate::audit;
 use crate::catalog::{self, JobRow, ProjectRow};
-use crate::paths::AUDIT_EXPORT;
 use crate::digest::Digests;
 use crate::error::{io_error, Result};
 use crate::package::collect::{self, Source};
 use crate::package::layout::{self, PayloadFile};
 use crate::package::plan::{self, PlanFile, PlanItem};
 use crate::package::{self as pkg, FilePart, PackageFile};
+use crate::paths::AUDIT_EXPORT;
 use crate::{bail, err};
 
 pub(super) async fn collect(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
@@ -44,7 +44,11 @@ pub(super) async fn collect(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
         std::fs::create_dir_all(parent).map_err(|e| io_error(parent.display(), e))?;
     }
     std::fs::write(&export_path, export).map_err(|e| io_error(export_path.display(), e))?;
-    sources.push(Source { rel_path: AUDIT_EXPORT.to_string(), origin: export_path, kind: "document".into() });
+    sources.push(Source {
+        rel_path: AUDIT_EXPORT.to_string(),
+        origin: export_path,
+        kind: "document".into(),
+    });
     let total: u64 = sources
         .iter()
         .filter_map(|s| std::fs::metadata(&s.origin).ok())

@@ -46,16 +46,26 @@ pub fn client_addr(req: &Request) -> String {
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
-        line.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|line| {
+            line.split(';').map(str::trim).find_map(|pair| {
+                pair.strip_prefix(name)?
+                    .strip_prefix('=')
+                    .map(str::to_string)
+            })
+        })
 }
 
 /// Finds out who is calling: a bearer token wins over a cookie.
 async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Result<Principal> {
     let now = engine.clock.now();
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let text = value.to_str().map_err(|_| err!(Unauthenticated, "Authorization 头不是有效文本"))?;
+        let text = value
+            .to_str()
+            .map_err(|_| err!(Unauthenticated, "Authorization 头不是有效文本"))?;
         let secret = text
             .strip_prefix("Bearer ")
             .ok_or_else(|| err!(Unauthenticated, "Authorization 头须为 Bearer <令牌>"))?;
@@ -64,25 +74,52 @@ async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Result<Principal>
     if let Some(secret) = cookie(headers, SESSION_COOKIE) {
         return accounts::session(&engine.pool, &secret, now).await;
     }
-    Err(err!(Unauthenticated, "请先登录，或以 Authorization: Bearer <令牌> 调用 (authentication required)"))
+    Err(err!(
+        Unauthenticated,
+        "请先登录，或以 Authorization: Bearer <令牌> 调用 (authentication required)"
+    ))
 }
 
 /// Compares without leaking where the first difference is.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
-fn check(principal: &Principal, access: Access, method: &Method, headers: &HeaderMap, path: &str) -> Result<()> {
-    if let Via::Session { csrf_token, must_change_password, .. } = &principal.via {
+fn check(
+    principal: &Principal,
+    access: Access,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<()> {
+    if let Via::Session {
+        csrf_token,
+        must_change_password,
+        ..
+    } = &principal.via
+    {
         if !matches!(*method, Method::GET | Method::HEAD) {
-            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !same(sent, csrf_token) {
-                return Err(err!(PermissionDenied, "CSRF 校验失败，请刷新页面后重试 (missing or wrong CSRF token)"));
+                return Err(err!(
+                    PermissionDenied,
+                    "CSRF 校验失败，请刷新页面后重试 (missing or wrong CSRF token)"
+                ));
             }
         }
         let allowed_before_change = ["/api/session", "/api/account/password", "/api/logout"];
         if *must_change_password && !allowed_before_change.contains(&path) {
-            return Err(err!(PermissionDenied, "请先修改初始密码 (the one-time password must be changed first)"));
+            return Err(err!(
+                PermissionDenied,
+                "请先修改初始密码 (the one-time password must be changed first)"
+            ));
         }
     }
     if !access.allows(principal.role) {
@@ -125,7 +162,11 @@ pub fn percent_decode(text: &str) -> String {
 }
 
 pub async fn guard(State(state): State<GuardState>, req: Request, next: Next) -> Response {
-    let Some(pattern) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
+    let Some(pattern) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+    else {
         return next.run(req).await;
     };
     if !pattern.starts_with("/api/") {
@@ -147,9 +188,37 @@ pub async fn guard(State(state): State<GuardState>, req: Request, next: Next) ->
         result,
     };
     let Some(permission) = auth::permission(&method, &pattern) else {
+        if auth::PERMISSIONS.iter().any(|p| p.path == pattern) {
+            // A known route called with a method it does not take: nothing to audit, and
+            // nothing is reached either (the guard still refuses).
+            let allowed: Vec<&str> = auth::PERMISSIONS
+                .iter()
+                .filter(|p| p.path == pattern)
+                .map(|p| p.method)
+                .collect();
+            return (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, allowed.join(", "))],
+                axum::Json(witness_schemas::api::ApiError {
+                    kind: "method_not_allowed".into(),
+                    message: format!(
+                        "接口 {pattern} 不支持 {method}，可用：{}",
+                        allowed.join("、")
+                    ),
+                }),
+            )
+                .into_response();
+        }
         // Fail closed: a route nobody put in the table is nobody's.
         let error = err!(PermissionDenied, "接口 {method} {pattern} 不在权限表中");
-        let _ = state.auth.audit.append(&state.engine.pool, audit("?", "?", "403 not in permission table".into())).await;
+        let _ = state
+            .auth
+            .audit
+            .append(
+                &state.engine.pool,
+                audit("?", "?", "403 not in permission table".into()),
+            )
+            .await;
         return error.into_response();
     };
     if permission.access == Access::Public {
@@ -160,12 +229,29 @@ pub async fn guard(State(state): State<GuardState>, req: Request, next: Next) ->
     let principal = match authenticate(&state.engine, &headers).await {
         Ok(p) => p,
         Err(error) => {
-            let _ = state.auth.audit.append(&state.engine.pool, audit("anonymous", "-", format!("401 {}", error.message))).await;
+            let _ = state
+                .auth
+                .audit
+                .append(
+                    &state.engine.pool,
+                    audit("anonymous", "-", format!("401 {}", error.message)),
+                )
+                .await;
             return error.into_response();
         }
     };
-    if let Err(error) = check(&principal, permission.access, &http_method, &headers, &pattern) {
-        let record = audit(&principal.username, principal.role.as_str(), format!("403 {}", error.message));
+    if let Err(error) = check(
+        &principal,
+        permission.access,
+        &http_method,
+        &headers,
+        &pattern,
+    ) {
+        let record = audit(
+            &principal.username,
+            principal.role.as_str(),
+            format!("403 {}", error.message),
+        );
         let _ = state.auth.audit.append(&state.engine.pool, record).await;
         return error.into_response();
     }
@@ -175,8 +261,17 @@ pub async fn guard(State(state): State<GuardState>, req: Request, next: Next) ->
     let response = next.run(req).await;
     if changes_state {
         let status = response.status();
-        let result = if status.is_success() { status.as_u16().to_string() } else { format!("{} failed", status.as_u16()) };
-        if let Err(e) = state.auth.audit.append(&state.engine.pool, audit(&actor, role.as_str(), result)).await {
+        let result = if status.is_success() {
+            status.as_u16().to_string()
+        } else {
+            format!("{} failed", status.as_u16())
+        };
+        if let Err(e) = state
+            .auth
+            .audit
+            .append(&state.engine.pool, audit(&actor, role.as_str(), result))
+            .await
+        {
             // The action has happened; answering 500 now would invite a retry that repeats it.
             tracing::error!(error = %e, "audit append failed for a completed action");
         }
@@ -187,7 +282,10 @@ pub async fn guard(State(state): State<GuardState>, req: Request, next: Next) ->
 /// A `Set-Cookie` value for the session.
 pub fn session_cookie(secret: &str, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", accounts::SESSION_MAX.whole_seconds())
+    format!(
+        "{SESSION_COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        accounts::SESSION_MAX.whole_seconds()
+    )
 }
 
 pub fn clear_cookie(tls: bool) -> String {
@@ -201,7 +299,14 @@ mod tests {
 
     #[test]
     fn project_numbers_come_from_the_route() {
-        assert_eq!(project_of("/api/projects/{number}/backup", "/api/projects/LK%E5%B7%A5-1/backup").as_deref(), Some("LK工-1"));
+        assert_eq!(
+            project_of(
+                "/api/projects/{number}/backup",
+                "/api/projects/LK%E5%B7%A5-1/backup"
+            )
+            .as_deref(),
+            Some("LK工-1")
+        );
         assert_eq!(project_of("/api/jobs/{id}", "/api/jobs/3"), None);
     }
 

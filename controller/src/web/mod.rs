@@ -126,6 +126,7 @@ pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
         .route("/api/discs", get(list_discs))
         .route("/api/drives", get(list_drives))
         .merge(crate::clearing::web::routes())
+        .merge(crate::search::web::routes())
         .route("/api/login", post(account::login))
         .route("/api/logout", post(account::logout))
         .route("/api/session", get(account::session))
@@ -144,6 +145,7 @@ pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
         .route("/clearing.html", get(clearing_html))
         .route("/clearing.js", get(clearing_js))
         .route("/style.css", get(style_css))
+        .merge(crate::gates::web::routes())
         .route_layer(middleware::from_fn_with_state(guard_state, guard::guard))
         .layer(Extension(auth))
         .with_state(engine)
@@ -179,6 +181,8 @@ where
 async fn openapi() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::clearing::web::ClearingApiDoc::openapi());
+    doc.merge(crate::search::web::SearchApiDoc::openapi());
+    doc.merge(crate::gates::web::GatesApiDoc::openapi());
     Json(doc)
 }
 
@@ -255,7 +259,7 @@ async fn add_sources(
     JsonBody(body): JsonBody<AddSources>,
 ) -> Result<Response> {
     let added =
-        catalog::add_sources(&engine.pool, &number, &body.paths, engine.clock.now()).await?;
+        catalog::add_sources(&engine.pool, &engine.source_policy(), &number, &body.paths, engine.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(added)).into_response())
 }
 
@@ -281,6 +285,22 @@ async fn upload_file(
         .join("store")
         .join(format!("project-{}", project.id));
     let target = store.join(&rel_path);
+    // A file and a folder cannot share a name (`a` uploaded as a file blocks `a/b`, and `a/b`
+    // blocks a file `a`): refuse before writing anything, rather than fail on disk with a 500.
+    let segments: Vec<&str> = rel_path.split('/').collect();
+    let mut ancestor = store.clone();
+    for (i, segment) in segments.iter().enumerate() {
+        ancestor.push(segment);
+        match tokio::fs::symlink_metadata(&ancestor).await {
+            Ok(meta) if i + 1 == segments.len() || !meta.is_dir() => bail!(
+                AlreadyExists,
+                "项目 {number} 已有 {}，与 {rel_path} 冲突（文件与文件夹不能同名）",
+                segments[..=i].join("/")
+            ),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
     let parent = target
         .parent()
         .ok_or_else(|| err!(InvalidArgument, "bad path"))?
@@ -288,13 +308,12 @@ async fn upload_file(
     tokio::fs::create_dir_all(&parent)
         .await
         .map_err(|e| io_error(format!("创建目录 {}", parent.display()), e))?;
+    // Not named after the file: a 255-byte name plus a suffix would exceed NAME_MAX, and two
+    // uploads of the same path at once must not write into one partial file.
     let partial = parent.join(format!(
-        ".{}.upload-{}",
-        target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file"),
-        std::process::id()
+        ".upload-{}-{}",
+        std::process::id(),
+        crate::auth::accounts::random_hex(8)?
     ));
     let limit = engine.settings.config.server.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD);
     let size = match write_body(body, &partial, limit).await {
@@ -304,9 +323,17 @@ async fn upload_file(
             return Err(e);
         }
     };
-    tokio::fs::rename(&partial, &target)
-        .await
-        .map_err(|e| io_error(format!("保存 {}", target.display()), e))?;
+    // A hard link, not a rename: it never replaces a file another upload of the same path has
+    // just put there (a rename would, leaving the catalog's size for the other file's content).
+    let linked = tokio::fs::hard_link(&partial, &target).await;
+    let _ = tokio::fs::remove_file(&partial).await;
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!(AlreadyExists, "项目 {number} 已有文件 {rel_path}")
+        }
+        Err(e) => return Err(io_error(format!("保存 {}", target.display()), e)),
+    }
     let file = catalog::add_uploaded(
         &engine.pool,
         &project,

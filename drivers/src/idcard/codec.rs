@@ -194,7 +194,10 @@ impl Response {
         if body.len() < 3 {
             return None;
         }
-        Some(Response { status: body[2], data: body[3..].to_vec() })
+        Some(Response {
+            status: body[2],
+            data: body[3..].to_vec(),
+        })
     }
 }
 
@@ -221,7 +224,10 @@ impl fmt::Debug for IdCardText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdCardText")
             .field("name", &self.name)
-            .field("id_number", &witness_schemas::gate::mask_id_number(&self.id_number))
+            .field(
+                "id_number",
+                &witness_schemas::gate::mask_id_number(&self.id_number),
+            )
             .field("valid_until", &self.valid_until)
             .finish_non_exhaustive()
     }
@@ -237,7 +243,10 @@ impl IdCardText {
         if block.len() < TEXT_LEN {
             return None;
         }
-        let units: Vec<u16> = block[..TEXT_LEN].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let units: Vec<u16> = block[..TEXT_LEN]
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         let mut fields = Vec::with_capacity(FIELDS.len());
         let mut at = 0;
         for width in FIELDS {
@@ -309,10 +318,62 @@ impl IdCardText {
 
 /// GB 3304-91 names, code 01 first.
 const ETHNICITIES: [&str; 56] = [
-    "汉", "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜", "满", "侗", "瑶", "白", "土家", "哈尼",
-    "哈萨克", "傣", "黎", "傈僳", "佤", "畲", "高山", "拉祜", "水", "东乡", "纳西", "景颇", "柯尔克孜", "土", "达斡尔",
-    "仫佬", "羌", "布朗", "撒拉", "毛南", "仡佬", "锡伯", "阿昌", "普米", "塔吉克", "怒", "乌孜别克", "俄罗斯",
-    "鄂温克", "德昂", "保安", "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴", "基诺",
+    "汉",
+    "蒙古",
+    "回",
+    "藏",
+    "维吾尔",
+    "苗",
+    "彝",
+    "壮",
+    "布依",
+    "朝鲜",
+    "满",
+    "侗",
+    "瑶",
+    "白",
+    "土家",
+    "哈尼",
+    "哈萨克",
+    "傣",
+    "黎",
+    "傈僳",
+    "佤",
+    "畲",
+    "高山",
+    "拉祜",
+    "水",
+    "东乡",
+    "纳西",
+    "景颇",
+    "柯尔克孜",
+    "土",
+    "达斡尔",
+    "仫佬",
+    "羌",
+    "布朗",
+    "撒拉",
+    "毛南",
+    "仡佬",
+    "锡伯",
+    "阿昌",
+    "普米",
+    "塔吉克",
+    "怒",
+    "乌孜别克",
+    "俄罗斯",
+    "鄂温克",
+    "德昂",
+    "保安",
+    "裕固",
+    "京",
+    "塔塔尔",
+    "独龙",
+    "鄂伦春",
+    "赫哲",
+    "门巴",
+    "珞巴",
+    "基诺",
 ];
 
 /// The data of a `30 01` answer: text length, photo length (both big-endian), text, photo.

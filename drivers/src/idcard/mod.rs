@@ -84,20 +84,28 @@ impl<T: Transport> SerialReader<T> {
     /// `timeout`: how long one answer may take. Real readers answer find-card within ~30 ms and
     /// a full read within ~1 s (the card itself is slow), hence a generous default of 1.5 s.
     pub fn new(transport: T, timeout: Duration) -> SerialReader<T> {
-        SerialReader { transport, decoder: FrameDecoder::new(), timeout, stats: LineStats::default() }
+        SerialReader {
+            transport,
+            decoder: FrameDecoder::new(),
+            timeout,
+            stats: LineStats::default(),
+        }
     }
 
     /// Sends one command and waits for its answer.
     pub fn command(&mut self, command: (u8, u8), data: &[u8]) -> Result<Response, IdCardError> {
         self.transport.discard_input()?;
         self.decoder.clear();
-        self.transport.write_all(&codec::encode_request(command, data))?;
+        self.transport
+            .write_all(&codec::encode_request(command, data))?;
         let deadline = Instant::now() + self.timeout;
         let mut last_problem: Option<IdCardError> = None;
         let mut buffer = [0u8; 2048];
         loop {
             match self.decoder.next_frame() {
-                Decoded::Frame(body) => return Response::parse(&body).ok_or(IdCardError::Malformed),
+                Decoded::Frame(body) => {
+                    return Response::parse(&body).ok_or(IdCardError::Malformed)
+                }
                 Decoded::Garbage(n) => {
                     self.stats.garbage_bytes += n as u64;
                     tracing::debug!(bytes = n, "skipped garbage between reader frames");
@@ -135,7 +143,10 @@ impl<T: Transport> SerialReader<T> {
     pub fn sam_status(&mut self) -> Result<(), IdCardError> {
         let answer = self.command(codec::SAM_STATUS, &[])?;
         if answer.status != codec::STATUS_OK {
-            return Err(IdCardError::Status { step: "sam status", status: answer.status });
+            return Err(IdCardError::Status {
+                step: "sam status",
+                status: answer.status,
+            });
         }
         Ok(())
     }
@@ -143,18 +154,29 @@ impl<T: Transport> SerialReader<T> {
     fn read_card(&mut self) -> Result<CardRead, IdCardError> {
         let select = self.command(codec::SELECT_CARD, &[])?;
         if select.status != codec::STATUS_OK {
-            return Err(IdCardError::Status { step: "select", status: select.status });
+            return Err(IdCardError::Status {
+                step: "select",
+                status: select.status,
+            });
         }
         let read = self.command(codec::READ_BASE_INFO, &[])?;
         let completed_at = Instant::now();
         if read.status != codec::STATUS_OK {
-            return Err(IdCardError::Status { step: "read", status: read.status });
+            return Err(IdCardError::Status {
+                step: "read",
+                status: read.status,
+            });
         }
-        let (text, photo) = codec::parse_base_info(&read.data).ok_or(IdCardError::BadCardData("base info block"))?;
+        let (text, photo) = codec::parse_base_info(&read.data)
+            .ok_or(IdCardError::BadCardData("base info block"))?;
         if text.id_number.chars().count() != 18 {
             return Err(IdCardError::BadCardData("ID number is not 18 characters"));
         }
-        Ok(CardRead { text, photo, completed_at })
+        Ok(CardRead {
+            text,
+            photo,
+            completed_at,
+        })
     }
 }
 
@@ -164,7 +186,12 @@ impl<T: Transport> IdCardReader for SerialReader<T> {
         match find.status {
             codec::STATUS_CARD_FOUND => {}
             codec::STATUS_NO_CARD => return Ok(Poll::NoCard),
-            status => return Err(IdCardError::Status { step: "find", status }),
+            status => {
+                return Err(IdCardError::Status {
+                    step: "find",
+                    status,
+                })
+            }
         }
         match self.read_card() {
             Ok(card) => Ok(Poll::Card(Box::new(card))),

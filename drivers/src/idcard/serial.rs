@@ -31,7 +31,12 @@ fn baud_constant(baud: u32) -> io::Result<libc::speed_t> {
         38400 => libc::B38400,
         57600 => libc::B57600,
         115_200 => libc::B115200,
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unsupported baud rate {baud}"))),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsupported baud rate {baud}"),
+            ))
+        }
     })
 }
 
@@ -64,7 +69,10 @@ impl SerialPort {
                 return Err(io::Error::last_os_error());
             }
         }
-        Ok(SerialPort { file, path: path.to_path_buf() })
+        Ok(SerialPort {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -78,7 +86,12 @@ impl Transport for SerialPort {
         let mut written = 0;
         while written < bytes.len() {
             match self.file.write(&bytes[written..]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "serial line closed")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "serial line closed",
+                    ))
+                }
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(1));
@@ -90,23 +103,39 @@ impl Transport for SerialPort {
     }
 
     fn read_some(&mut self, buffer: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        let mut poll = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut poll = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd for the duration of the call.
         let ready = unsafe { libc::poll(&mut poll, 1, millis) };
         if ready < 0 {
             let error = io::Error::last_os_error();
-            return if error.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(error) };
+            return if error.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(error)
+            };
         }
         if ready == 0 {
             return Ok(0);
         }
-        if poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 && poll.revents & libc::POLLIN == 0 {
+        if poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+            && poll.revents & libc::POLLIN == 0
+        {
             // An unplugged USB-serial bridge (or a closed pty master) hangs up the line.
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "serial line hung up (device unplugged?)"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "serial line hung up (device unplugged?)",
+            ));
         }
         match self.file.read(buffer) {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "serial line closed")),
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "serial line closed",
+            )),
             Ok(n) => Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) => Err(e),

@@ -67,7 +67,15 @@ fn open_pty() -> io::Result<(File, File, PathBuf)> {
     let mut slave = -1;
     // SAFETY: openpty writes two descriptors into the given ints; name, termios and window size
     // may be null.
-    let result = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    let result = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
     if result != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -93,7 +101,11 @@ fn open_pty() -> io::Result<(File, File, PathBuf)> {
 impl Simulator {
     /// Starts a reader reachable at `link`.
     pub fn start(link: &Path) -> io::Result<Simulator> {
-        let mut simulator = Simulator { state: Arc::default(), link: link.to_path_buf(), running: None };
+        let mut simulator = Simulator {
+            state: Arc::default(),
+            link: link.to_path_buf(),
+            running: None,
+        };
         simulator.replug()?;
         Ok(simulator)
     }
@@ -213,7 +225,11 @@ fn serve(mut master: File, slave: File, state: Arc<Mutex<State>>, stop: Arc<Atom
     let mut decoder = FrameDecoder::new();
     let mut buffer = [0u8; 4096];
     while !stop.load(Ordering::SeqCst) {
-        let mut poll = libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut poll = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd for the duration of the call.
         let ready = unsafe { libc::poll(&mut poll, 1, 20) };
         if ready <= 0 {
@@ -233,7 +249,8 @@ fn serve(mut master: File, slave: File, state: Arc<Mutex<State>>, stop: Arc<Atom
                 Decoded::Frame(body) => body,
                 Decoded::NeedMore => break,
                 Decoded::BadChecksum { .. } => {
-                    let _ = master.write_all(&codec::encode_response(codec::STATUS_BAD_CHECKSUM, &[]));
+                    let _ =
+                        master.write_all(&codec::encode_response(codec::STATUS_BAD_CHECKSUM, &[]));
                     continue;
                 }
                 Decoded::Garbage(_) | Decoded::BadLength(_) => continue,
@@ -258,13 +275,20 @@ fn answer(command: (u8, u8), state: &Mutex<State>) -> Option<Vec<u8>> {
         }
         let mut reply = match command {
             codec::SAM_STATUS => codec::encode_response(codec::STATUS_OK, &[]),
-            codec::FIND_CARD if s.card.is_some() => codec::encode_response(codec::STATUS_CARD_FOUND, &[0; 4]),
+            codec::FIND_CARD if s.card.is_some() => {
+                codec::encode_response(codec::STATUS_CARD_FOUND, &[0; 4])
+            }
             codec::FIND_CARD => codec::encode_response(codec::STATUS_NO_CARD, &[]),
-            codec::SELECT_CARD if s.card.is_some() => codec::encode_response(codec::STATUS_OK, &[0; 8]),
+            codec::SELECT_CARD if s.card.is_some() => {
+                codec::encode_response(codec::STATUS_OK, &[0; 8])
+            }
             codec::SELECT_CARD => codec::encode_response(codec::STATUS_SELECT_FAILED, &[]),
             codec::READ_BASE_INFO => match s.card.take() {
                 Some(card) => {
-                    let full = codec::encode_response(codec::STATUS_OK, &codec::encode_base_info(&card.text, &card.photo));
+                    let full = codec::encode_response(
+                        codec::STATUS_OK,
+                        &codec::encode_base_info(&card.text, &card.photo),
+                    );
                     if s.remove_mid_read {
                         s.remove_mid_read = false;
                         full[..full.len() / 2].to_vec()
@@ -284,7 +308,9 @@ fn answer(command: (u8, u8), state: &Mutex<State>) -> Option<Vec<u8>> {
             }
         }
         if s.garbage_before > 0 {
-            let mut noisy: Vec<u8> = (0..s.garbage_before).map(|i| (i as u8).wrapping_mul(37) | 1).collect();
+            let mut noisy: Vec<u8> = (0..s.garbage_before)
+                .map(|i| (i as u8).wrapping_mul(37) | 1)
+                .collect();
             noisy.append(&mut reply);
             reply = noisy;
         }

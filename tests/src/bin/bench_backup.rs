@@ -334,8 +334,9 @@ struct Ours {
     steps: Vec<(JobStep, Duration)>,
     /// Copies by disc id.
     discs: BTreeMap<i64, CopySeen>,
-    /// CPU seconds during the job: the daemon's own, and its finished children's (xorriso).
-    cpu: Option<(f64, f64)>,
+    /// CPU seconds during the job: the daemon's user and system time, then its finished
+    /// children's (xorriso) user + system.
+    cpu: Option<[f64; 3]>,
     load_before: String,
 }
 
@@ -426,7 +427,7 @@ async fn run_ours(work: &Path, source: &Path, files: &[PathBuf]) -> anyhow::Resu
         tokio::time::sleep(POLL).await;
     };
     let cpu = match (cpu_before, pid.and_then(cpu_seconds)) {
-        (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
+        (Some(a), Some(b)) => Some([b[0] - a[0], b[1] - a[1], b[2] - a[2]]),
         _ => None,
     };
     drop(daemon);
@@ -456,8 +457,8 @@ fn daemon_pid(data: &Path) -> Option<u32> {
         })
 }
 
-/// (own user+system, waited-for children's user+system) CPU seconds of a process.
-fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+/// [own user, own system, waited-for children's user + system] CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> Option<[f64; 3]> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after "pid (comm) ": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -467,9 +468,11 @@ fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
         .collect();
     // SAFETY: sysconf has no memory-safety preconditions.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let own = (fields.get(11)? + fields.get(12)?) / tick;
-    let children = (fields.get(13)? + fields.get(14)?) / tick;
-    Some((own, children))
+    Some([
+        fields.get(11)? / tick,
+        fields.get(12)? / tick,
+        (fields.get(13)? + fields.get(14)?) / tick,
+    ])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,10 +714,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
             span(when(DiscStatus::Written), when(DiscStatus::Verified)),
         );
     }
-    if let Some((own, children)) = ours.cpu {
+    if let Some([user, system, children]) = ours.cpu {
         println!(
-            "  CPU: witness {own:.1} s + xorriso {children:.1} s = {:.1} s of the {:.1} CPU-seconds the {cpus} CPUs had (load average before: {})",
-            own + children,
+            "  CPU: witness {user:.1} s user + {system:.1} s system, xorriso {children:.1} s = {:.1} s of the {:.1} CPU-seconds the {cpus} CPUs had (load average before: {})",
+            user + system + children,
             secs(ours.total) * cpus as f64,
             ours.load_before
         );
