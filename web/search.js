@@ -81,7 +81,22 @@ function renderHit(hit) {
     hit.snippet && hit.snippet.length ? el('div', { class: 'hit-snippet small' }, marked(hit.snippet)) : null);
 }
 
+/* Every search bumps this: answers to an older search are dropped. */
+let generation = 0;
+
+async function getJson(params) {
+  const response = await fetch(`/api/search?${params}`);
+  if (response.status === 401) { location.href = '/#/login'; return null; }
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.message || `搜索失败（HTTP ${response.status}）`);
+  return data;
+}
+
+/* Two requests: the hits first (facets=false: the server need not count every hit per year,
+   category, kind and location), then the facet counts alone (limit=0), which fill in when they
+   arrive. */
 async function run() {
+  const current = ++generation;
   const params = currentParams();
   $('q').value = params.get('q') || '';
   $('from').value = params.get('from') || '';
@@ -89,20 +104,29 @@ async function run() {
   const hasFilter = FILTERS.some((f) => params.get(f));
   if (!params.get('q') && !hasFilter) return;
   $('results').replaceChildren(el('p', { class: 'loading muted' }, '正在搜索…'));
+  $('facets').replaceChildren(el('p', { class: 'muted small' }, '正在统计…'));
   showError('');
   try {
-    const response = await fetch(`/api/search?${params}`);
-    if (response.status === 401) { location.href = '/#/login'; return; }
-    const data = await response.json();
-    if (!response.ok) throw new Error(data.message || `搜索失败（HTTP ${response.status}）`);
+    const page = new URLSearchParams(params);
+    page.set('facets', 'false');
+    const data = await getJson(page);
+    if (!data || current !== generation) return;
     $('summary').textContent = `结果：共 ${data.total} 条（${data.took_ms.toFixed(1)} 毫秒）`;
-    renderFacets(data, params);
     $('results').replaceChildren(...(data.hits.length
       ? data.hits.map(renderHit)
       : [el('p', { class: 'muted' }, '没有找到匹配的项目、文件或光盘。')]));
+    const counts = new URLSearchParams(params);
+    counts.set('limit', '0');
+    counts.delete('offset');
+    counts.set('facets', 'true');
+    const facets = await getJson(counts);
+    if (!facets || current !== generation) return;
+    renderFacets(facets, params);
   } catch (error) {
+    if (current !== generation) return;
     showError(error.message);
     $('results').replaceChildren();
+    $('facets').replaceChildren();
   }
 }
 

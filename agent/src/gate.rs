@@ -192,6 +192,11 @@ pub async fn run(mut config: GateConfig) -> anyhow::Result<()> {
         "event recorded: gate agent started"
     );
 
+    // Said at every start, so nobody mistakes silence for a quiet door.
+    tracing::warn!(
+        "door-position sensor (door held open) and tamper-switch inputs are not supported yet; \
+         only relay failures are recorded as tamper events"
+    );
     let (sender, mut receiver) = mpsc::channel(64);
     let source = config.reader.clone();
     let (poll_interval, reader_timeout) = (config.poll_interval, config.reader_timeout);

@@ -92,9 +92,11 @@ fn write_file(path: &Path, file: &FixtureFile) {
     }
 }
 
-/// A catalog holding the fixture's projects and files (sources under `dir/sources`).
+/// A catalog in `dir/data` holding the fixture's projects and files (sources under
+/// `dir/sources`, outside the data folder as the source policy wants).
 async fn catalog_with(dir: &Path, projects: &[FixtureProject]) -> sqlx::SqlitePool {
-    let pool = db::open(dir).await.unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let pool = db::open(&dir.join("data")).await.unwrap();
     for project in projects {
         add_project(&pool, dir, project).await;
     }
@@ -122,9 +124,19 @@ async fn add_project(pool: &sqlx::SqlitePool, dir: &Path, project: &FixtureProje
     paths.sort();
     // `source add` of a folder stores its files under the folder's name; the fixture's paths
     // are the contents of each top-level entry, so add the entries one by one.
-    catalog::add_sources(pool, &project.number, &paths, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    let policy = catalog::SourcePolicy {
+        data_dir: dir.join("data"),
+        roots: vec![dir.join("sources")],
+    };
+    catalog::add_sources(
+        pool,
+        &policy,
+        &project.number,
+        &paths,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn wait_current(service: &SearchService) {
@@ -158,7 +170,9 @@ async fn fixture_service(
     projects: &[FixtureProject],
 ) -> (sqlx::SqlitePool, Arc<SearchService>) {
     let pool = catalog_with(dir, projects).await;
-    let service = SearchService::start(&pool, dir).await.unwrap();
+    let service = SearchService::start(&pool, &dir.join("data"))
+        .await
+        .unwrap();
     wait_current(&service).await;
     (pool, service)
 }
@@ -293,7 +307,7 @@ async fn the_index_follows_the_catalog_within_a_second_and_after_a_crash() {
     let started = Instant::now();
     let service = loop {
         // The stopped service's writer lets go of the index lock as its task ends.
-        match SearchService::start(&pool, dir.path()).await {
+        match SearchService::start(&pool, &dir.path().join("data")).await {
             Ok(service) => break service,
             Err(e) if started.elapsed() < Duration::from_secs(10) => {
                 let _ = e;

@@ -89,10 +89,14 @@ pub struct SearchQuery {
     pub from: Option<String>,
     /// Last day, inclusive, YYYY-MM-DD.
     pub to: Option<String>,
-    /// Number of hits to return (default 20, at most 200).
+    /// Number of hits to return (default 20, at most 200; 0: only the total and the facets).
     pub limit: Option<usize>,
     /// Hits to skip (paging).
     pub offset: Option<usize>,
+    /// Whether to count the hits per year, category, kind and location (default true). Counting
+    /// visits every hit; the search page asks for the hits first with `facets=false` and for
+    /// the counts in a second request (`limit=0`).
+    pub facets: Option<bool>,
 }
 
 /// A part of a snippet: `hit` parts are what matched the query.

@@ -228,6 +228,18 @@ async fn badges_decide_open_record_and_sync_also_across_an_outage() -> Result<()
     let gate = gate_state(&daemon, GATE).await?;
     assert_eq!(gate["online"], true);
     roles_see_what_they_may(&daemon, &agent_token).await?;
+    let page = reqwest::get(format!("{}/gates.html", daemon.url))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("评标区门禁") && page.contains("/gates.js"),
+        "the gates page is served"
+    );
+    assert!(reqwest::get(format!("{}/gates.js", daemon.url))
+        .await?
+        .status()
+        .is_success());
 
     // The controller goes away; the gate keeps deciding and buffering.
     daemon.kill9();

@@ -744,8 +744,8 @@ async fn write_disk(work: &Arc<Work>, slot: Slot) -> Result<DiscRow, BurnFailure
     }
 }
 
-/// Copies the bag into `<target>.partial`, fsyncs every file and folder, then renames it into
-/// place: a disk copy either exists whole or not at all.
+/// Copies the bag into `<target>.partial`, flushes the disk, then renames it into place: a disk
+/// copy either exists whole or not at all.
 fn copy_tree_durably(bag: &Path, target: &Path, done: &AtomicU64) -> Result<u64> {
     let partial = partial_dir(target);
     for dir in [&partial, &target.to_path_buf()] {
@@ -761,11 +761,9 @@ fn copy_tree_durably(bag: &Path, target: &Path, done: &AtomicU64) -> Result<u64>
         .map_err(|e| io_error(format!("创建目录 {}", parent.display()), e))?;
     let mut bytes = 0u64;
     let mut stack = vec![(bag.to_path_buf(), partial.clone())];
-    let mut dirs = Vec::new();
     while let Some((from, to)) = stack.pop() {
         std::fs::create_dir_all(&to)
             .map_err(|e| io_error(format!("创建目录 {}", to.display()), e))?;
-        dirs.push(to.clone());
         for entry in std::fs::read_dir(&from).map_err(|e| io_error(from.display(), e))? {
             let entry = entry.map_err(|e| io_error(from.display(), e))?;
             let kind = entry
@@ -777,17 +775,14 @@ fn copy_tree_durably(bag: &Path, target: &Path, done: &AtomicU64) -> Result<u64>
             } else {
                 let n = std::fs::copy(entry.path(), &dest)
                     .map_err(|e| io_error(format!("写入 {}", dest.display()), e))?;
-                let file = std::fs::File::open(&dest).map_err(|e| io_error(dest.display(), e))?;
-                file.sync_all()
-                    .map_err(|e| io_error(format!("同步 {}", dest.display()), e))?;
                 bytes += n;
                 done.fetch_add(n, Ordering::Relaxed);
             }
         }
     }
-    for dir in dirs.iter().rev() {
-        sync_dir(dir)?;
-    }
+    // One syncfs flushes every file and folder of the copy (an fsync per file costs a disk
+    // flush each); only then may the copy take its final name.
+    crate::package::collect::sync_filesystem(&partial)?;
     std::fs::rename(&partial, target)
         .map_err(|e| io_error(format!("重命名为 {}", target.display()), e))?;
     sync_dir(parent)?;

@@ -75,9 +75,11 @@ fn copy_one(
     let mut output = File::create(target)
         .map_err(|e| io_error(format!("写入暂存文件 {}", target.display()), e))?;
     let mut whole = DualHasher::new();
+    // Only bytes past the first part boundary go through a second hasher: the first part's
+    // digests are the whole-file hasher's state at that boundary, so a file that is not split
+    // (nearly all of them) is hashed exactly once.
     let mut part = DualHasher::new();
     let mut parts = Vec::new();
-    let mut part_start = 0u64;
     loop {
         let n = input
             .read(buffer)
@@ -89,17 +91,23 @@ fn copy_one(
         output
             .write_all(chunk)
             .map_err(|e| io_error(format!("写入暂存文件 {}", target.display()), e))?;
-        whole.update(chunk);
-        // Feed the part hasher, closing a part exactly at each part_size boundary.
         while !chunk.is_empty() {
-            let room = (part_size - part.bytes()) as usize;
-            let take = room.min(chunk.len());
-            part.update(&chunk[..take]);
+            let offset = whole.bytes();
+            let to_boundary = part_size - offset % part_size;
+            let take = (to_boundary.min(chunk.len() as u64)) as usize;
+            whole.update(&chunk[..take]);
+            if offset >= part_size {
+                part.update(&chunk[..take]);
+            }
             chunk = &chunk[take..];
-            if part.bytes() == part_size {
-                let finished = std::mem::take(&mut part);
-                parts.push((part_start, part_size, finished.finish()));
-                part_start += part_size;
+            let end = whole.bytes();
+            if end % part_size == 0 {
+                let digests = if end == part_size {
+                    whole.clone().finish()
+                } else {
+                    std::mem::take(&mut part).finish()
+                };
+                parts.push((end - part_size, part_size, digests));
             }
         }
         done.fetch_add(n as u64, Ordering::Relaxed);
@@ -108,7 +116,7 @@ fn copy_one(
     if size > part_size {
         if part.bytes() > 0 {
             let length = part.bytes();
-            parts.push((part_start, length, part.finish()));
+            parts.push((size - length, length, part.finish()));
         }
     } else {
         // One part that is the whole file: not split at all.
@@ -197,6 +205,41 @@ mod tests {
             std::fs::read(dir.path().join("bag/data/视频/big.bin")).unwrap(),
             big
         );
+    }
+
+    #[test]
+    fn files_on_part_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = 1024 * 1024;
+        let data: Vec<u8> = (0..2 * part as u32).map(|i| (i * 13 % 251) as u8).collect();
+        let cases: [(&str, usize, usize); 3] = [
+            ("one.bin", part as usize, 0),
+            ("two.bin", 2 * part as usize, 2),
+            ("tiny.bin", 1, 0),
+        ];
+        for (name, len, _) in cases {
+            std::fs::write(dir.path().join(name), &data[..len]).unwrap();
+        }
+        let sources: Vec<Source> = cases
+            .iter()
+            .map(|(name, _, _)| Source {
+                rel_path: name.to_string(),
+                origin: dir.path().join(name),
+                kind: "other".into(),
+            })
+            .collect();
+        let out = collect(&dir.path().join("bag"), &sources, part, &AtomicU64::new(0)).unwrap();
+        for ((_, len, n_parts), got) in cases.iter().zip(&out) {
+            assert_eq!(got.digests, digest_bytes(&data[..*len]));
+            assert_eq!(got.parts.len(), *n_parts);
+            for (offset, length, digests) in &got.parts {
+                assert_eq!(*length, part);
+                assert_eq!(
+                    *digests,
+                    digest_bytes(&data[*offset as usize..(*offset + *length) as usize])
+                );
+            }
+        }
     }
 
     #[test]

@@ -47,6 +47,18 @@ impl Fts5Index {
         Ok(Fts5Index { pool })
     }
 
+    /// Opens an index file made by `create` (the benchmark's `--reuse`).
+    pub async fn open(path: &Path) -> Result<Fts5Index> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| err!(Internal, "{e}"))?
+            .filename(path);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Fts5Index { pool })
+    }
+
     pub async fn sqlite_version(&self) -> Result<String> {
         let (version,): (String,) = sqlx::query_as("SELECT sqlite_version()")
             .fetch_one(&self.pool)

@@ -142,6 +142,7 @@ fn query_string(query: &SearchQuery) -> String {
         ("from", query.from.clone()),
         ("to", query.to.clone()),
         ("limit", query.limit.map(|l| l.to_string())),
+        ("facets", query.facets.map(|f| f.to_string())),
     ];
     for (name, value) in optional {
         if let Some(value) = value {

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod index;
 pub mod query;
 pub mod schema;
+pub mod seek;
 pub mod service;
 pub mod sync;
 pub mod tokenize;

@@ -19,6 +19,7 @@ use witness_schemas::search::{
 
 use super::index::{tantivy_error, SearchIndex};
 use super::schema::day_number;
+use super::seek::{RequiredPlus, SeekDisMax};
 use super::sync::parse_category;
 use super::tokenize::{self, code_words, query_grams};
 use crate::error::Result;
@@ -99,8 +100,19 @@ fn word_query(index: &SearchIndex, word: &str) -> Option<Box<dyn Query>> {
     // The best place a word matched counts (plus a little of the others), not the sum: a file
     // whose name, text and project all say 监理 is not three times as relevant as the project
     // named so.
-    let best = DisjunctionMaxQuery::with_tie_breaker(matches, MATCH_TIE_BREAKER);
-    let mut clauses = vec![(Occur::Must, boxed(best))];
+    // A word of one gram (most two-character words) is a union of a few term lists that is
+    // walked from end to end: tantivy's merge is the faster there. A phrase is walked over the
+    // documents its rarest gram is in, and its jieba words looked up on those only.
+    let single_gram = grams.len() == 1;
+    let best: Box<dyn Query> = if single_gram {
+        boxed(DisjunctionMaxQuery::with_tie_breaker(
+            matches,
+            MATCH_TIE_BREAKER,
+        ))
+    } else {
+        boxed(SeekDisMax::new(matches, MATCH_TIE_BREAKER))
+    };
+    let mut optional: Vec<Box<dyn Query>> = Vec::new();
     if let Some(mut analyzer) = index.index.tokenizers().get(tokenize::JIEBA) {
         let mut stream = analyzer.token_stream(word);
         let mut words = Vec::new();
@@ -121,16 +133,26 @@ fn word_query(index: &SearchIndex, word: &str) -> Option<Box<dyn Query>> {
                     factor,
                 )
             };
-            clauses.push((
-                Occur::Should,
-                boxed(DisjunctionMaxQuery::new(vec![
-                    term(f.title, JIEBA_TITLE_BOOST),
-                    term(f.body, JIEBA_BODY_BOOST),
-                ])),
-            ));
+            let terms = vec![
+                term(f.title, JIEBA_TITLE_BOOST),
+                term(f.body, JIEBA_BODY_BOOST),
+            ];
+            optional.push(if single_gram {
+                boxed(DisjunctionMaxQuery::new(terms))
+            } else {
+                boxed(SeekDisMax::new(terms, 0.0))
+            });
         }
     }
-    Some(boxed(BooleanQuery::new(clauses)))
+    // Scored as the word plus its jieba words (tantivy's MUST + SHOULD), but the jieba words
+    // are only looked up on the documents the word matches.
+    if single_gram {
+        let clauses = std::iter::once((Occur::Must, best))
+            .chain(optional.into_iter().map(|q| (Occur::Should, q)))
+            .collect();
+        return Some(boxed(BooleanQuery::new(clauses)));
+    }
+    Some(boxed(RequiredPlus::new(best, optional)))
 }
 
 fn facet_filter(field: Field, path: [&str; 2]) -> Box<dyn Query> {
@@ -209,30 +231,32 @@ pub fn build_query(index: &SearchIndex, request: &SearchQuery) -> Result<Box<dyn
     Ok(boxed(BooleanQuery::new(clauses)))
 }
 
-/// Runs a search.
+/// Runs a search: the page of hits asked for, the total, and the facets unless
+/// `facets=false`.
 pub fn search(index: &SearchIndex, request: &SearchQuery) -> Result<SearchResults> {
     let started = Instant::now();
     let f = &index.fields;
     let query = build_query(index, request)?;
-    let limit = request.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = request.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
     let offset = request.offset.unwrap_or(0);
-    let mut facet_collector = FacetCollector::for_field("facets");
-    for facet in ["/year", "/category", "/kind", "/location"] {
-        facet_collector.add_facet(facet);
-    }
+    let with_facets = request.facets.unwrap_or(true);
     let searcher = index.searcher();
+    let top_docs = (limit > 0).then(|| {
+        TopDocs::with_limit(limit)
+            .and_offset(offset)
+            .order_by_score()
+    });
+    let facet_collector = with_facets.then(|| {
+        let mut collector = FacetCollector::for_field("facets");
+        for facet in ["/year", "/category", "/kind", "/location"] {
+            collector.add_facet(facet);
+        }
+        collector
+    });
     let (top, total, facet_counts) = searcher
-        .search(
-            &query,
-            &(
-                TopDocs::with_limit(limit)
-                    .and_offset(offset)
-                    .order_by_score(),
-                Count,
-                facet_collector,
-            ),
-        )
+        .search(&query, &(top_docs, Count, facet_collector))
         .map_err(tantivy_error)?;
+    let top = top.unwrap_or_default();
     let words: Vec<&str> = request.q.split_whitespace().collect();
     let mut hits = Vec::with_capacity(top.len());
     for (score, address) in top {
@@ -261,6 +285,9 @@ pub fn search(index: &SearchIndex, request: &SearchQuery) -> Result<SearchResult
         });
     }
     let counts = |root: &str, newest_first: bool| {
+        let Some(facet_counts) = &facet_counts else {
+            return Vec::new();
+        };
         let mut out: Vec<FacetCount> = facet_counts
             .get(root)
             .map(|(facet, count)| FacetCount {

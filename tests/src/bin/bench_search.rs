@@ -20,11 +20,12 @@ use witness_controller::search::ItemDoc;
 use witness_schemas::search::{ItemKind, SearchQuery};
 
 const USAGE: &str = "\
-usage: bench_search [--docs N] [--dir PATH] [--rounds N] [--per-query]
+usage: bench_search [--docs N] [--dir PATH] [--rounds N] [--per-query] [--reuse]
   --docs N     items in the generated archive (default 1000000)
   --dir PATH   work folder for both indexes (default: target/bench-search)
   --rounds N   times each query runs on each engine (default 10)
-  --per-query  also print each query's median latency and number of hits on both engines";
+  --per-query  also print each query's median latency and number of hits on both engines
+  --reuse      keep both indexes of an earlier run with the same --docs (query changes only)";
 
 /// xorshift64*: deterministic, so every run indexes the same archive.
 struct Rng(u64);
@@ -322,6 +323,7 @@ struct Args {
     dir: PathBuf,
     rounds: usize,
     per_query: bool,
+    reuse: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -330,6 +332,7 @@ fn parse_args() -> anyhow::Result<Args> {
         dir: PathBuf::from("target/bench-search"),
         rounds: 10,
         per_query: false,
+        reuse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -342,6 +345,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--dir" => args.dir = PathBuf::from(value()?),
             "--rounds" => args.rounds = value()?.parse()?,
             "--per-query" => args.per_query = true,
+            "--reuse" => args.reuse = true,
             _ => bail!("unknown argument {arg}\n{USAGE}"),
         }
     }
@@ -368,160 +372,182 @@ async fn main() -> anyhow::Result<()> {
 
     // --- tantivy
     let tantivy_dir = args.dir.join("tantivy");
-    let _ = std::fs::remove_dir_all(&tantivy_dir);
-    let config = WriterConfig {
-        threads: cores.clamp(1, 8),
-        heap_bytes: 512 << 20,
-    };
-    let started = Instant::now();
-    let index = SearchIndex::open_or_create(&tantivy_dir, config)?;
-    for chunk in docs.chunks(10_000) {
-        index.add(chunk)?;
-    }
-    index.commit("bench")?;
-    index.wait_merging()?;
-    let tantivy_build = started.elapsed();
-    let index = SearchIndex::open_or_create(&tantivy_dir, WriterConfig::default())?;
-    println!(
-        "tantivy: indexed {} items in {:.1} s = {:.0} items/s ({} in the index)",
-        docs.len(),
-        tantivy_build.as_secs_f64(),
-        docs.len() as f64 / tantivy_build.as_secs_f64(),
-        index.num_docs()
-    );
-
-    // --- FTS5
     let fts_path = args.dir.join("fts5.db");
-    std::fs::create_dir_all(&args.dir)?;
-    let started = Instant::now();
-    let fts = Fts5Index::create(&fts_path).await?;
-    for chunk in docs.chunks(10_000) {
-        fts.add(chunk).await?;
-    }
-    fts.optimize().await?;
-    let fts_build = started.elapsed();
-    println!(
-        "FTS5 trigram (SQLite {}): indexed {} items in {:.1} s = {:.0} items/s",
-        fts.sqlite_version().await?,
-        docs.len(),
-        fts_build.as_secs_f64(),
-        docs.len() as f64 / fts_build.as_secs_f64()
-    );
+    let marker = args.dir.join("docs");
+    let reuse = args.reuse
+        && std::fs::read_to_string(&marker).ok() == Some(args.docs.to_string())
+        && fts_path.exists();
+    let (tantivy_build, fts_build, index, fts) = if reuse {
+        println!(
+            "reusing the indexes in {} (build not measured)",
+            args.dir.display()
+        );
+        let index = SearchIndex::open_or_create(&tantivy_dir, WriterConfig::default())?;
+        let fts = Fts5Index::open(&fts_path).await?;
+        (None, None, index, fts)
+    } else {
+        let _ = std::fs::remove_file(&marker);
+        let _ = std::fs::remove_dir_all(&tantivy_dir);
+        let config = WriterConfig {
+            threads: cores.clamp(1, 8),
+            heap_bytes: 512 << 20,
+        };
+        let started = Instant::now();
+        let index = SearchIndex::open_or_create(&tantivy_dir, config)?;
+        for chunk in docs.chunks(10_000) {
+            index.add(chunk)?;
+        }
+        index.commit("bench")?;
+        index.wait_merging()?;
+        let tantivy_build = started.elapsed();
+        let index = SearchIndex::open_or_create(&tantivy_dir, WriterConfig::default())?;
+        println!(
+            "tantivy: indexed {} items in {:.1} s = {:.0} items/s ({} in the index)",
+            docs.len(),
+            tantivy_build.as_secs_f64(),
+            docs.len() as f64 / tantivy_build.as_secs_f64(),
+            index.num_docs()
+        );
+
+        // --- FTS5
+        std::fs::create_dir_all(&args.dir)?;
+        let started = Instant::now();
+        let fts = Fts5Index::create(&fts_path).await?;
+        for chunk in docs.chunks(10_000) {
+            fts.add(chunk).await?;
+        }
+        fts.optimize().await?;
+        let fts_build = started.elapsed();
+        println!(
+            "FTS5 trigram (SQLite {}): indexed {} items in {:.1} s = {:.0} items/s",
+            fts.sqlite_version().await?,
+            docs.len(),
+            fts_build.as_secs_f64(),
+            docs.len() as f64 / fts_build.as_secs_f64()
+        );
+        std::fs::write(&marker, args.docs.to_string())?;
+        (Some(tantivy_build), Some(fts_build), index, fts)
+    };
     drop(docs);
 
     // --- latency: every query, `rounds` times, round-robin; first one round to warm caches.
+    // Three tantivy requests per query: the search page's first request (top 20, total,
+    // marked snippets; `facets=false`), its second one (total and the four facets, no hits;
+    // `limit=0`), and both in one (`GET /api/search` with no options).
     let queries: Vec<&str> = TWO_CHAR_QUERIES
         .iter()
         .chain(OTHER_QUERIES)
         .copied()
         .collect();
-    let mut tantivy_times = Vec::new();
-    let mut fts_times = Vec::new();
-    // The same, for the queries without a two-character word alone (FTS5 does real work there).
-    let mut tantivy_other = Vec::new();
-    let mut fts_other = Vec::new();
+    let variants: [(&str, Option<usize>, Option<bool>); 3] = [
+        (
+            "tantivy, page (top 20 + total + snippets, facets=false)",
+            None,
+            Some(false),
+        ),
+        ("tantivy, facets (total + 4 facets, limit=0)", Some(0), None),
+        (
+            "tantivy, all in one (top 20 + total + 4 facets + snippets)",
+            None,
+            None,
+        ),
+    ];
+    // Per engine/variant, every run in query order; the FTS5 runs last.
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len() + 1];
     for round in 0..=args.rounds {
         for q in &queries {
-            let request = SearchQuery {
-                q: q.to_string(),
-                ..SearchQuery::default()
-            };
-            let t = Instant::now();
-            let results = query::search(&index, &request)?;
-            let elapsed = t.elapsed();
-            std::hint::black_box(results);
+            for (v, (_, limit, facets)) in variants.iter().enumerate() {
+                let request = SearchQuery {
+                    q: q.to_string(),
+                    limit: *limit,
+                    facets: *facets,
+                    ..SearchQuery::default()
+                };
+                let t = Instant::now();
+                let results = query::search(&index, &request)?;
+                let elapsed = t.elapsed();
+                std::hint::black_box(results);
+                if round > 0 {
+                    times[v].push(elapsed);
+                }
+            }
             let f = Instant::now();
             let ids = fts.search(q, 20).await?;
             let fts_elapsed = f.elapsed();
             std::hint::black_box(ids);
             if round > 0 {
-                tantivy_times.push(elapsed);
-                fts_times.push(fts_elapsed);
-                if !TWO_CHAR_QUERIES.contains(q) {
-                    tantivy_other.push(elapsed);
-                    fts_other.push(fts_elapsed);
-                }
+                times[variants.len()].push(fts_elapsed);
             }
         }
     }
+    let of_query = |runs: &[Duration], i: usize| -> Vec<Duration> {
+        let mut out: Vec<Duration> = runs
+            .iter()
+            .skip(i)
+            .step_by(queries.len())
+            .copied()
+            .collect();
+        out.sort();
+        out
+    };
     if args.per_query {
         println!(
-            "\nper query (median of {} rounds): tantivy ms / hits, FTS5 ms / hits",
+            "\nper query (median of {} rounds, ms): tantivy page / facets / all in one / hits, FTS5 ms / hits",
             args.rounds
         );
         for (i, q) in queries.iter().enumerate() {
-            let mut t: Vec<Duration> = tantivy_times
-                .iter()
-                .skip(i)
-                .step_by(queries.len())
-                .copied()
-                .collect();
-            let mut f: Vec<Duration> = fts_times
-                .iter()
-                .skip(i)
-                .step_by(queries.len())
-                .copied()
-                .collect();
-            t.sort();
-            f.sort();
+            let median = |v: usize| ms(percentile(&of_query(&times[v], i), 0.5));
             let request = SearchQuery {
                 q: q.to_string(),
-                limit: Some(1),
+                limit: Some(0),
+                facets: Some(false),
                 ..SearchQuery::default()
             };
             let hits = query::search(&index, &request)?.total;
             println!(
-                "  {q:<28} {:>8.2} ms {hits:>8}   {:>8.2} ms {:>8}",
-                ms(percentile(&t, 0.5)),
-                ms(percentile(&f, 0.5)),
+                "  {q:<28} {:>7.2} {:>7.2} {:>7.2} {hits:>8}   {:>7.2} {:>8}",
+                median(0),
+                median(1),
+                median(2),
+                median(3),
                 fts.count(q).await?
             );
         }
     }
-    tantivy_times.sort();
-    fts_times.sort();
-    tantivy_other.sort();
-    fts_other.sort();
-    let (t50, t99) = (
-        percentile(&tantivy_times, 0.5),
-        percentile(&tantivy_times, 0.99),
-    );
-    let (f50, f99) = (percentile(&fts_times, 0.5), percentile(&fts_times, 0.99));
     println!(
-        "\nlatency over {} queries × {} rounds:",
+        "\nlatency over {} queries × {} rounds (p50 / p99 / max, ms; 'answerable': the {} queries \
+         without a lone two-character word, where FTS5 finds something):",
         queries.len(),
-        args.rounds
-    );
-    println!(
-        "  tantivy (top 20 + count + 4 facets + marked snippets): p50 {:.2} ms, p99 {:.2} ms",
-        ms(t50),
-        ms(t99)
-    );
-    println!(
-        "  FTS5 trigram (top 20 by bm25):                          p50 {:.2} ms, p99 {:.2} ms",
-        ms(f50),
-        ms(f99)
-    );
-    println!(
-        "  ratio FTS5/tantivy: p50 {:.2}×, p99 {:.2}×",
-        ms(f50) / ms(t50),
-        ms(f99) / ms(t99)
-    );
-    let (o50, o99) = (
-        percentile(&tantivy_other, 0.5),
-        percentile(&tantivy_other, 0.99),
-    );
-    let (g50, g99) = (percentile(&fts_other, 0.5), percentile(&fts_other, 0.99));
-    println!(
-        "  without the two-character queries ({} queries, where FTS5 finds something):",
+        args.rounds,
         OTHER_QUERIES.len()
     );
-    println!("    tantivy p50 {:.2} ms, p99 {:.2} ms; FTS5 p50 {:.2} ms, p99 {:.2} ms; ratio FTS5/tantivy p50 {:.2}×, p99 {:.2}×",
-        ms(o50), ms(o99), ms(g50), ms(g99), ms(g50) / ms(o50), ms(g99) / ms(o99));
-    println!(
-        "  build rate ratio tantivy/FTS5: {:.2}×",
-        fts_build.as_secs_f64() / tantivy_build.as_secs_f64()
-    );
+    let names: Vec<&str> = variants
+        .iter()
+        .map(|v| v.0)
+        .chain(["FTS5 trigram (top 20 ids by bm25)"])
+        .collect();
+    for (v, name) in names.iter().enumerate() {
+        let mut all = times[v].clone();
+        all.sort();
+        let mut other: Vec<Duration> = (TWO_CHAR_QUERIES.len()..queries.len())
+            .flat_map(|i| of_query(&times[v], i))
+            .collect();
+        other.sort();
+        println!(
+            "  {name:<60} all {:>6.2} / {:>6.2} / {:>6.2}   answerable {:>6.2} / {:>6.2}",
+            ms(percentile(&all, 0.5)),
+            ms(percentile(&all, 0.99)),
+            ms(*all.last().unwrap_or(&Duration::ZERO)),
+            ms(percentile(&other, 0.5)),
+            ms(percentile(&other, 0.99)),
+        );
+    }
+    if let (Some(t), Some(f)) = (tantivy_build, fts_build) {
+        println!(
+            "  build rate ratio tantivy/FTS5: {:.2}×",
+            f.as_secs_f64() / t.as_secs_f64()
+        );
+    }
 
     println!("\nrecall on two-character words (items containing the word / items found):");
     let (mut t_sum, mut f_sum) = (0.0, 0.0);
