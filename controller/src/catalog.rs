@@ -697,17 +697,24 @@ mod tests {
             std::fs::create_dir_all(d).unwrap();
         }
         std::fs::write(data.join("admin-credential.txt"), "secret").unwrap();
-        let open = SourcePolicy { data_dir: data.clone(), roots: Vec::new() };
+        let open = SourcePolicy {
+            data_dir: data.clone(),
+            roots: Vec::new(),
+        };
         let err = open.check(&data.join("admin-credential.txt")).unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::PermissionDenied, "{err}");
         // `..` and links are resolved before the check.
         let sneaky = incoming.join("../var/admin-credential.txt");
         assert!(open.check(&sneaky).is_err());
-        std::os::unix::fs::symlink(data.join("admin-credential.txt"), incoming.join("link")).unwrap();
+        std::os::unix::fs::symlink(data.join("admin-credential.txt"), incoming.join("link"))
+            .unwrap();
         assert!(open.check(&incoming.join("link")).is_err());
         open.check(&data.join("demo-sources")).unwrap();
         open.check(&elsewhere).unwrap();
-        let rooted = SourcePolicy { data_dir: data, roots: vec![incoming.clone()] };
+        let rooted = SourcePolicy {
+            data_dir: data,
+            roots: vec![incoming.clone()],
+        };
         rooted.check(&incoming).unwrap();
         let err = rooted.check(&elsewhere).unwrap_err();
         assert!(err.message.contains("source_roots"), "{err}");

@@ -313,12 +313,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 cli::print_jobs(&jobs);
             }
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
             let pool = witness_controller::db::open(&data_dir).await?;
             let result = witness_controller::audit::verify(&pool).await?;
             println!("{}", result.message);
             if result.first_broken.is_some() {
-                anyhow::bail!("审计日志哈希链断裂：第一条异常记录为 {}", result.first_broken.unwrap_or_default());
+                anyhow::bail!(
+                    "审计日志哈希链断裂：第一条异常记录为 {}",
+                    result.first_broken.unwrap_or_default()
+                );
             }
         }
         Command::Search(search) => {

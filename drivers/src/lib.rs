@@ -5,7 +5,7 @@
 //! unchanged on a machine without the hardware.
 
 pub mod burner;
-pub mod iso9660;
 pub mod camera;
 pub mod idcard;
+pub mod iso9660;
 pub mod relay;

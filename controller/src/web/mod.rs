@@ -96,10 +96,18 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(guard::SESSION_COOKIE))));
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(guard::SESSION_COOKIE))),
+        );
         openapi.security = Some(vec![
             utoipa::openapi::security::SecurityRequirement::new("token", Vec::<String>::new()),
             utoipa::openapi::security::SecurityRequirement::new("session", Vec::<String>::new()),
@@ -109,7 +117,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// The whole HTTP surface. The guard is applied last, so it covers every route added above it.
 pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
-    let guard_state = guard::GuardState { engine: Arc::clone(&engine), auth: Arc::clone(&auth) };
+    let guard_state = guard::GuardState {
+        engine: Arc::clone(&engine),
+        auth: Arc::clone(&auth),
+    };
     Router::new()
         .route("/api/openapi.json", get(openapi))
         .route("/api/projects", get(list_projects).post(create_project))
@@ -131,14 +142,23 @@ pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
         .route("/api/logout", post(account::logout))
         .route("/api/session", get(account::session))
         .route("/api/account/password", post(account::change_password))
-        .route("/api/users", get(account::list_users).post(account::create_user))
-        .route("/api/tokens", get(account::list_tokens).post(account::create_token))
+        .route(
+            "/api/users",
+            get(account::list_users).post(account::create_user),
+        )
+        .route(
+            "/api/tokens",
+            get(account::list_tokens).post(account::create_token),
+        )
         .route("/api/tokens/{id}", delete(account::revoke_token))
         .route("/api/audit", get(account::list_audit))
         .route("/api/audit/verify", get(account::verify_audit))
         .route(
             "/api/{*rest}",
-            get(api_not_found).post(api_not_found).put(api_not_found).delete(api_not_found),
+            get(api_not_found)
+                .post(api_not_found)
+                .put(api_not_found)
+                .delete(api_not_found),
         )
         .route("/", get(index))
         .route("/app.js", get(app_js))
@@ -258,8 +278,14 @@ async fn add_sources(
     Path(number): Path<String>,
     JsonBody(body): JsonBody<AddSources>,
 ) -> Result<Response> {
-    let added =
-        catalog::add_sources(&engine.pool, &engine.source_policy(), &number, &body.paths, engine.clock.now()).await?;
+    let added = catalog::add_sources(
+        &engine.pool,
+        &engine.source_policy(),
+        &number,
+        &body.paths,
+        engine.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(added)).into_response())
 }
 
@@ -315,7 +341,12 @@ async fn upload_file(
         std::process::id(),
         crate::auth::accounts::random_hex(8)?
     ));
-    let limit = engine.settings.config.server.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD);
+    let limit = engine
+        .settings
+        .config
+        .server
+        .max_upload_bytes
+        .unwrap_or(DEFAULT_MAX_UPLOAD);
     let size = match write_body(body, &partial, limit).await {
         Ok(size) => size,
         Err(e) => {
@@ -361,7 +392,10 @@ async fn write_body(body: Body, path: &std::path::Path, limit: u64) -> Result<u6
         let chunk = chunk.map_err(|e| err!(InvalidArgument, "上传中断：{e}"))?;
         size += chunk.len() as u64;
         if size > limit {
-            return Err(err!(PayloadTooLarge, "上传文件超过上限 {limit} 字节 ([server] max_upload_bytes)"));
+            return Err(err!(
+                PayloadTooLarge,
+                "上传文件超过上限 {limit} 字节 ([server] max_upload_bytes)"
+            ));
         }
         file.write_all(&chunk)
             .await
