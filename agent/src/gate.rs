@@ -49,8 +49,10 @@ pub enum ReaderSource {
 /// Everything the gate needs to run.
 pub struct GateConfig {
     pub data: PathBuf,
-    /// The controller, e.g. `http://10.0.0.2:8080`.
+    /// The controller, e.g. `http://10.0.0.2:8080`, or `https://…` with `pin_cert`.
     pub server: String,
+    /// The controller's certificate (PEM) for `https://`: trusted alone, byte for byte.
+    pub pin_cert: Option<PathBuf>,
     pub token: String,
     pub reader: ReaderSource,
     pub camera: Box<dyn Camera>,
@@ -205,10 +207,23 @@ pub async fn run(mut config: GateConfig) -> anyhow::Result<()> {
         .spawn(move || reader_thread(source, poll_interval, reader_timeout, sender))
         .context("starting the reader thread")?;
 
+    // HTTPS goes through the pinned loopback tunnel; the sync loop speaks HTTP to its end.
+    let server = match &config.pin_cert {
+        Some(pin) => {
+            let tunnel = crate::tls::start_tunnel(&config.server, pin).await?;
+            tracing::info!(
+                server = %config.server,
+                pin = %pin.display(),
+                "HTTPS to the controller with a pinned certificate"
+            );
+            tunnel
+        }
+        None => config.server.clone(),
+    };
     let sync = tokio::spawn(sync_loop(
         log.clone(),
         Arc::clone(&list),
-        config.server.clone(),
+        server,
         config.token.clone(),
         config.sync_interval,
     ));

@@ -5,3 +5,4 @@
 pub mod decide;
 pub mod gate;
 pub mod log;
+pub mod tls;

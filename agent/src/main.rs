@@ -29,9 +29,13 @@ struct RunArgs {
     /// Folder of the event log (gate.db)
     #[arg(long, default_value = "/var/lib/witness-gate")]
     data: PathBuf,
-    /// The controller's URL
+    /// The controller's URL (`https://…` needs --pin-cert)
     #[arg(long, env = "WITNESS_SERVER")]
     server: String,
+    /// The controller's certificate (PEM, e.g. a copy of its `<data>/tls/cert.pem`): connect over
+    /// HTTPS and accept only a server showing exactly this certificate
+    #[arg(long)]
+    pin_cert: Option<PathBuf>,
     /// File holding the gate's API token (role gate); or WITNESS_GATE_TOKEN
     #[arg(long)]
     token_file: Option<PathBuf>,
@@ -68,6 +72,24 @@ fn token(args: &RunArgs) -> anyhow::Result<String> {
 }
 
 fn build(args: RunArgs) -> anyhow::Result<GateConfig> {
+    let https = args
+        .server
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    match &args.pin_cert {
+        None if https => bail!(
+            "https needs --pin-cert PATH (the controller's certificate, e.g. a copy of its \
+             <data>/tls/cert.pem): the gate trusts no certificate authority"
+        ),
+        Some(_) if !https => bail!(
+            "--pin-cert needs an https:// --server, not {:?}",
+            args.server
+        ),
+        Some(path) => {
+            witness_agent::tls::load_pinned(path)?;
+        }
+        None => {}
+    }
     let camera: Box<dyn Camera> = match args.camera.split_once(':') {
         None if args.camera == "none" => Box::new(NoCamera),
         Some(("file", path)) => Box::new(FileCamera::new(std::path::Path::new(path))),
@@ -97,6 +119,7 @@ fn build(args: RunArgs) -> anyhow::Result<GateConfig> {
         token: token(&args)?,
         data: args.data,
         server: args.server,
+        pin_cert: args.pin_cert,
         reader,
         camera,
         relay,

@@ -42,6 +42,8 @@ pub struct Daemon {
     pub url: String,
     pub log: PathBuf,
     listen: String,
+    /// Serving HTTPS (`start_tls`): ready once the port accepts connections.
+    tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -62,6 +64,24 @@ impl Daemon {
             url: format!("http://{listen}"),
             log: data.with_extension("log"),
             listen,
+            tls: false,
+        };
+        daemon.spawn().await?;
+        Ok(daemon)
+    }
+
+    /// Like `start`, for a `config` that makes the daemon serve HTTPS (e.g. `tls_self_signed`):
+    /// `url` is `https://…`, and readiness is an accepted connection plus the admin credential.
+    pub async fn start_tls(data: &Path, config: &Path) -> anyhow::Result<Daemon> {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut daemon = Daemon {
+            child: None,
+            data: data.to_path_buf(),
+            config: Some(config.to_path_buf()),
+            url: format!("https://{listen}"),
+            log: data.with_extension("log"),
+            listen,
+            tls: true,
         };
         daemon.spawn().await?;
         Ok(daemon)
@@ -101,11 +121,14 @@ impl Daemon {
                 );
             }
             // Any answer from the API (even 401) means the daemon is up and has bootstrapped.
-            if reqwest::get(format!("{}/api/openapi.json", self.url))
-                .await
-                .is_ok()
-                && self.admin_token().is_some()
-            {
+            let answers = if self.tls {
+                tokio::net::TcpStream::connect(&self.listen).await.is_ok()
+            } else {
+                reqwest::get(format!("{}/api/openapi.json", self.url))
+                    .await
+                    .is_ok()
+            };
+            if answers && self.admin_token().is_some() {
                 return Ok(());
             }
             if Instant::now() > deadline {

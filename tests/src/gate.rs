@@ -155,6 +155,11 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(options: &AgentOptions) -> anyhow::Result<Agent> {
+        Agent::start_with(options, &[])
+    }
+
+    /// Like `start`, with more options for `witness-gate run` (e.g. `--pin-cert PATH`).
+    pub fn start_with(options: &AgentOptions, extra: &[&str]) -> anyhow::Result<Agent> {
         let token_file = options.data.with_extension("token");
         std::fs::write(&token_file, &options.token)?;
         let mut args = vec![
@@ -181,6 +186,7 @@ impl Agent {
             args.push("--camera".into());
             args.push(format!("file:{}", camera.display()));
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut agent = Agent {
             child: None,
             options_args: args,

@@ -101,7 +101,7 @@ fn copy_one(
             }
             chunk = &chunk[take..];
             let end = whole.bytes();
-            if end % part_size == 0 {
+            if end.is_multiple_of(part_size) {
                 let digests = if end == part_size {
                     whole.clone().finish()
                 } else {
