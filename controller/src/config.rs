@@ -68,6 +68,10 @@ pub fn resolve(
     let data_dir = data_dir
         .or_else(|| config.server.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("var"));
+    // Absolute from here on: paths under the data folder are stored in the catalog and handed
+    // to xorriso, and must not depend on the directory the daemon was started from.
+    let data_dir = std::path::absolute(&data_dir)
+        .map_err(|e| crate::err!(InvalidArgument, "数据目录 {} 无效：{e}", data_dir.display()))?;
     let listen = listen
         .or_else(|| config.server.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
@@ -242,6 +246,8 @@ mod tests {
         .unwrap();
         let settings = resolve(config, Some("/tmp/w".into()), None).unwrap();
         assert_eq!(settings.drives.len(), 1);
+        let relative = resolve(Config::default(), None, None).unwrap();
+        assert!(relative.data_dir.is_absolute() && relative.data_dir.ends_with("var"));
         assert_eq!(settings.drives[0].info().capacity_bytes, 52_428_800);
         assert_eq!(settings.listen, "127.0.0.1:8080");
     }
