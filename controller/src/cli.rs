@@ -73,6 +73,16 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// GET of any API path, answered with JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    /// POST without a body to any API path, answered with JSON.
+    pub async fn post_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(self.http.post(self.url(path))).await
+    }
+
     pub async fn add_project(&self, new: &NewProject) -> anyhow::Result<Project> {
         self.send(self.http.post(self.url("/api/projects")).json(new))
             .await

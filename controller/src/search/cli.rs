@@ -1,7 +1,6 @@
 //! `witness search QUERY [--json] [--year Y] [--category C]` and `witness search reindex`.
 
-use anyhow::{anyhow, bail, Context};
-use witness_schemas::api::ApiError;
+use anyhow::bail;
 use witness_schemas::search::{ReindexReport, SearchQuery, SearchResults, SnippetPart};
 
 /// Searches projects, documents, videos and discs (中文、项目编号片段、投标人……).
@@ -41,49 +40,11 @@ pub enum SearchCommand {
     Reindex,
 }
 
-async fn send<T: serde::de::DeserializeOwned>(
-    request: reqwest::RequestBuilder,
-    token: Option<&str>,
-    server: &str,
-) -> anyhow::Result<T> {
-    let request = match token {
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    };
-    let response = request.send().await.map_err(|e| {
-        anyhow!("无法连接到 Witness 服务 {server}（服务未启动？用 --server 或 WITNESS_SERVER 指定）：{e}")
-    })?;
-    let status = response.status();
-    let bytes = response.bytes().await.context("读取服务应答")?;
-    if !status.is_success() {
-        if let Ok(error) = serde_json::from_slice::<ApiError>(&bytes) {
-            bail!(
-                "{}（{}，HTTP {}）",
-                error.message,
-                error.kind,
-                status.as_u16()
-            );
-        }
-        bail!(
-            "服务返回 HTTP {}：{}",
-            status.as_u16(),
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    serde_json::from_slice(&bytes).context("服务应答不是预期的 JSON")
-}
-
 /// Runs the subcommand against the daemon at `server`.
 pub async fn run(server: &str, token: Option<String>, args: SearchArgs) -> anyhow::Result<()> {
-    let base = server.trim_end_matches('/');
-    let http = reqwest::Client::new();
+    let client = crate::cli::Client::new(server).with_token(token);
     if let Some(SearchCommand::Reindex) = args.command {
-        let report: ReindexReport = send(
-            http.post(format!("{base}/api/search/reindex")),
-            token.as_deref(),
-            base,
-        )
-        .await?;
+        let report: ReindexReport = client.post_json("/api/search/reindex").await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -107,12 +68,9 @@ pub async fn run(server: &str, token: Option<String>, args: SearchArgs) -> anyho
     if query.q.trim().is_empty() && query.year.is_none() && query.category.is_none() {
         bail!("请给出要搜索的词（例如 witness search 兰考 道路 2019）");
     }
-    let results: SearchResults = send(
-        http.get(format!("{base}/api/search?{}", query_string(&query))),
-        token.as_deref(),
-        base,
-    )
-    .await?;
+    let results: SearchResults = client
+        .get_json(&format!("/api/search?{}", query_string(&query)))
+        .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
@@ -123,17 +81,7 @@ pub async fn run(server: &str, token: Option<String>, args: SearchArgs) -> anyho
 
 /// The query string of a search (reqwest's `query` feature is not built).
 fn query_string(query: &SearchQuery) -> String {
-    fn encode(text: &str) -> String {
-        text.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    }
+    use crate::cli::encode;
     let mut pairs = vec![format!("q={}", encode(&query.q))];
     let optional = [
         ("year", query.year.map(|y| y.to_string())),
