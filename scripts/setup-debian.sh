@@ -17,6 +17,13 @@ packages=(
   libswscale-dev libswresample-dev
   python3 python3-venv
   chromium fonts-noto-cjk
+  # Disc faces: the Chinese font embedded in label PDFs (TrueType outlines).
+  fonts-wqy-zenhei
+  poppler-utils
+  # The stand-in NVR's RTSP server (gst-rtsp-server through Debian's python3) and the fonts
+  # its recordings burn the clock with; nginx-light is the baseline of the Range benchmark.
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad fonts-dejavu-core nginx-light
   ca-certificates curl git
 )
 missing=()

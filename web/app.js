@@ -67,7 +67,13 @@ const DRIVE_KIND_LABELS = {
 
 const DRIVE_STATE_LABELS = {
   idle: '空闲',
-  busy: '忙碌',
+  loading: '装盘中',
+  recording: '刻录中',
+  verifying: '校验中',
+  record_failed: '刻录失败',
+  verify_failed: '校验失败',
+  complete: '完成',
+  out_of_service: '已停用',
 };
 
 const JOB_POLL_MS = 500;
@@ -329,6 +335,8 @@ function parseRoute(hash) {
   if (path === '/drives') return { page: 'drives' };
   if (path === '/audit') return { page: 'audit' };
   if (path === '/admin') return { page: 'admin' };
+  if (path === '/schedules') return { page: 'schedules' };
+  if (path === '/inspections') return { page: 'inspections' };
   return { page: 'missing' };
 }
 
@@ -358,6 +366,9 @@ function route() {
     drives: () => renderDrivesPage(view, generation),
     audit: () => renderAuditPage(view, generation),
     admin: () => renderAdminPage(view, generation),
+    // Defined in schedules.js.
+    schedules: () => renderSchedulesPage(view, generation),
+    inspections: () => renderInspectionsPage(view, generation),
     missing: () => renderMissing(view),
   };
   pages[target.page]();
@@ -398,6 +409,7 @@ async function renderProjectList(view, generation) {
       el('p', { class: 'page-sub' }, `共 ${projects.length} 个项目`)),
     newProjectCard(),
     card('项目列表', refreshButton(), projectTable(projects)));
+  addSelectAndBurn(view);
 }
 
 function refreshButton() {
@@ -493,6 +505,7 @@ async function renderProjectPage(view, generation, number) {
     el('div', { class: 'two-col' },
       card('归档', null, backupPanel(page)),
       card('上传文件', null, uploadPanel(page))),
+    card('盘面预览', null, labelPreviewPanel(number)),
     card('文件', null, sections.files),
     card('备份任务', null, sections.jobs),
     card('光盘与副本', null, sections.discs));
@@ -563,7 +576,11 @@ function backupPanel(page) {
   return el('div', { class: 'backup-panel' },
     page.backupButton,
     el('p', { class: 'hint' },
-      '将本项目的全部文件封装为档案包，按副本策略刻录光盘并逐盘校验后登记。'));
+      '将本项目的全部文件封装为档案包，按副本策略刻录光盘并逐盘校验后登记。'),
+    // Evaluation video (issue 4) lives on its own page: rooms, NVR pulls, replay.
+    el('p', { class: 'hint' },
+      el('a', { id: 'video-link', href: `/video.html?project=${encodeURIComponent(page.number)}` },
+        '评标录像：从录像机拉取与回放')));
 }
 
 function updateBackupButton(page) {
@@ -589,6 +606,21 @@ async function startBackup(page) {
     page.backupStarting = false;
     if (isCurrent(page.generation)) updateBackupButton(page);
   }
+}
+
+/* ---------- disc face */
+
+/** The face the discs of this project will be printed with, rendered by the server at 300 dpi. */
+function labelPreviewPanel(number) {
+  const base = `${projectPath(number)}/label-preview`;
+  const note = el('p', { class: 'hint' },
+    '刻录完成后打印在光盘上的盘面（第 1 张；刻录日期为今天）。扫描二维码可打开本项目页面。 ',
+    el('a', { href: `${base}?format=pdf`, target: '_blank', rel: 'noopener' }, '打开 PDF'));
+  const image = el('img', {
+    src: base, alt: '盘面预览', class: 'label-face', id: 'label-preview',
+    onerror: () => fill(note, el('span', { class: 'disc-error' }, '无法生成盘面预览，请查看服务日志。')),
+  });
+  return el('div', { class: 'label-preview' }, image, note);
 }
 
 /* ---------- jobs */
@@ -781,10 +813,33 @@ function discTable(discs, withProject) {
       }, label(DISC_STATUS_LABELS, d.status)),
       d.verified_at ? el('div', { class: 'muted small' }, formatTime(d.verified_at)) : null,
       d.error ? el('div', { class: 'disc-error' }, d.error) : null),
-    el('td', { class: 'num nowrap muted' }, `#${d.job_id}`)));
-  const headers = ['卷号', '介质', '类型', '目标', '位置', '大小', '状态', '任务'];
+    el('td', { class: 'num nowrap muted' }, `#${d.job_id}`),
+    el('td', { class: 'nowrap' }, d.kind === 'optical' ? faceCell(d) : '—')));
+  const headers = ['卷号', '介质', '类型', '目标', '位置', '大小', '状态', '任务', '盘面'];
   if (withProject) headers.unshift('项目编号');
   return table('disc-table', headers, rows, '尚无光盘或硬盘副本。');
+}
+
+/** A disc's printed face: open it, or print it again (REJECT for a rejected disc). */
+function faceCell(d) {
+  const reprint = el('button', {
+    type: 'button', class: 'btn btn-quiet face-reprint',
+    onclick: async () => {
+      clearError();
+      reprint.disabled = true;
+      try {
+        const done = await api('POST', `/api/discs/${d.id}/print`);
+        showNotice(`盘面已发送到打印机 ${done.printer}（${done.reference}）`);
+      } catch (err) {
+        showError(err.message);
+      } finally {
+        reprint.disabled = false;
+      }
+    },
+  }, '重印');
+  return el('span', { class: 'face-cell' },
+    el('a', { href: `/api/discs/${d.id}/label`, target: '_blank', rel: 'noopener' }, '查看'),
+    ' ', reprint);
 }
 
 async function renderDiscsPage(view, generation) {
@@ -805,23 +860,129 @@ async function renderDiscsPage(view, generation) {
 
 async function renderDrivesPage(view, generation) {
   document.title = '刻录机 · 见证';
-  const drives = await load(view, generation, () => api('GET', '/api/drives'));
-  if (!drives) return;
+  const data = await load(view, generation, () => Promise.all([
+    api('GET', '/api/drives'),
+    api('GET', '/api/alerts'),
+    // No robot configured answers 404; the page then says so instead of failing.
+    api('GET', '/api/autoloader').catch(() => null),
+    api('GET', '/api/printers'),
+  ]));
+  if (!data) return;
+  const [drives, alerts, robot, printers] = data;
+  const isAdmin = session.role === 'admin';
   const rows = drives.map((d) => el('tr', { dataset: { drive: d.name } },
     el('td', { class: 'nowrap' }, d.name),
     el('td', { class: 'nowrap' }, label(DRIVE_KIND_LABELS, d.kind)),
     el('td', { class: 'nowrap' }, d.medium.toUpperCase()),
     el('td', { class: 'num nowrap' }, formatBytes(d.capacity_bytes)),
     el('td', { class: 'mono path-cell' }, d.device),
+    el('td', null,
+      badge('drive', d.state, label(DRIVE_STATE_LABELS, d.state), 'drive-state'),
+      d.out_of_service_reason
+        ? el('div', { class: 'disc-error drive-reason' }, d.out_of_service_reason) : null),
+    el('td', { class: 'num nowrap drive-counts' },
+      el('span', { class: 'drive-good', title: '良盘（累计）' }, `良 ${d.good_discs}`), ' / ',
+      el('span', { class: 'drive-bad', title: '废盘（累计）' }, `废 ${d.bad_discs}`)),
     el('td', { class: 'nowrap' },
-      badge('drive', d.state, label(DRIVE_STATE_LABELS, d.state), 'drive-state'))));
+      d.state === 'out_of_service' && isAdmin
+        ? el('button', {
+          type: 'button',
+          class: 'btn btn-quiet return-to-service',
+          onclick: () => returnToService(d.name),
+        }, '恢复使用')
+        : null)));
+  const open = alerts.filter((a) => !a.resolved_at);
+  const alertRows = alerts.slice(0, 50).map((a) => el('tr', { dataset: { alert: a.id } },
+    el('td', { class: 'nowrap' }, formatTime(a.created_at)),
+    el('td', { class: 'nowrap' }, a.subject),
+    el('td', null, a.message),
+    el('td', { class: 'nowrap' }, a.resolved_at
+      ? `已处理（${a.resolved_by || ''}，${formatTime(a.resolved_at)}）`
+      : badge('drive', 'out_of_service', '待处理'))));
   fill(view,
     el('div', { class: 'page-head' },
       el('h1', { class: 'page-title' }, '刻录机'),
-      el('p', { class: 'page-sub' }, `共 ${drives.length} 台`)),
+      el('p', { class: 'page-sub' },
+        `共 ${drives.length} 台，停用 ${drives.filter((d) => d.state === 'out_of_service').length} 台，待处理告警 ${open.length} 条`)),
     card('刻录机', refreshButton(),
-      table('drive-table', ['名称', '类型', '介质', '容量', '设备', '状态'], rows,
-        '未配置刻录机。')));
+      table('drive-table', ['名称', '类型', '介质', '容量', '设备', '状态', '良盘 / 废盘', ''], rows,
+        '未配置刻录机。')),
+    robotCard(robot),
+    printerCard(printers),
+    card('告警', null,
+      table('alert-table', ['时间', '对象', '内容', '状态'], alertRows, '没有告警。')));
+}
+
+const PRINTER_STATE_LABELS = {
+  idle: '空闲', processing: '打印中', stopped: '已停止', unreachable: '无法连接',
+};
+
+/** Disc printers: every face goes to the first one. */
+function printerCard(printers) {
+  const rows = printers.map((p, i) => el('tr', { dataset: { printer: p.name } },
+    el('td', { class: 'nowrap' }, p.name, i === 0 ? el('span', { class: 'muted small' }, '（使用中）') : null),
+    el('td', { class: 'nowrap' }, p.kind === 'ipp' ? 'IPP (CUPS)' : '文件夹'),
+    el('td', { class: 'nowrap' }, el('span', {
+      class: p.state === 'idle' || p.state === 'processing' ? 'printer-state' : 'printer-state disc-error',
+      dataset: { state: p.state },
+    }, label(PRINTER_STATE_LABELS, p.state))),
+    el('td', { class: 'muted' }, p.reasons.filter((r) => r !== 'none').join('；'))));
+  return card('盘面打印机', null,
+    table('printer-table', ['名称', '类型', '状态', '说明'], rows, '未配置打印机。'));
+}
+
+function robotCard(robot) {
+  if (!robot) {
+    return card('光盘机械手', null,
+      el('p', { class: 'page-sub' }, '未配置机械手（[autoloader]），光盘由人工放入和取出。'));
+  }
+  const moves = robot.recent_moves.slice(-20).reverse().map((m) => el('tr', null,
+    el('td', { class: 'num nowrap' }, String(m.seq)),
+    el('td', { class: 'nowrap' }, `${m.from} → ${m.to}`),
+    el('td', null, m.error ? el('span', { class: 'disc-error' }, m.error) : '成功')));
+  return card(`光盘机械手（${robot.model}）`, null,
+    el('dl', { class: 'meta-grid robot-meta' },
+      robotItem('输入仓空白盘', robot.input_bins.join(' / '), 'robot-input'),
+      robotItem('输出仓', `${robot.output_count} / ${robot.bin_capacity}`, 'robot-output'),
+      robotItem('废盘仓', `${robot.reject_count} / ${robot.bin_capacity}`, 'robot-reject'),
+      robotItem('状态', robot.jammed
+        ? el('span', { class: 'disc-error' }, `卡住：${robot.jammed}`) : '正常', 'robot-state')),
+    robot.jammed && session.role === 'admin'
+      ? el('p', null, el('button', {
+        type: 'button',
+        class: 'btn btn-quiet clear-jam',
+        onclick: clearJam,
+      }, '已排除卡盘，恢复机械手'))
+      : null,
+    table('robot-moves', ['序号', '移动', '结果'], moves, '尚无移动记录。'));
+}
+
+function robotItem(term, value, className) {
+  return el('div', { class: 'meta-item' }, el('dt', null, term), el('dd', { class: className }, value));
+}
+
+async function clearJam() {
+  clearError();
+  if (!window.confirm('确认机械手卡盘已人工排除？')) return;
+  try {
+    await api('POST', '/api/autoloader/clear-jam');
+    showNotice('机械手已恢复');
+    route();
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+async function returnToService(name) {
+  clearError();
+  if (!window.confirm(`确认恢复刻录机 ${name}？请先确认故障已排除。`)) return;
+  try {
+    await api('POST', `/api/drives/${encodeURIComponent(name)}/return-to-service`);
+    showNotice(`刻录机 ${name} 已恢复使用`);
+    route();
+  } catch (err) {
+    showError(err.message);
+  }
 }
 
 /* ------------------------------------------------------------------ audit log */

@@ -2,8 +2,6 @@
 // with their snapshots. ID numbers arrive masked from the API; this page never asks for more.
 'use strict';
 
-const $ = (id) => document.getElementById(id);
-let csrf = '';
 
 const KINDS = {
   badge: '刷证', door_held_open: '门长时间未关', tamper: '防拆报警', reader_fault: '读卡器故障',
@@ -12,32 +10,6 @@ const KINDS = {
 const REASONS = {
   not_drawn_today: '非今日抽取专家', outside_window: '不在评标时段内', expired_card: '身份证已过期', unreadable_card: '身份证无法读取',
 };
-
-function showError(message) {
-  $('error-text').textContent = message;
-  $('error-banner').hidden = false;
-}
-
-function showNotice(message) {
-  $('notice-text').textContent = message;
-  $('notice-banner').hidden = !message;
-}
-
-async function api(method, path, body) {
-  const options = { method, headers: {} };
-  if (body !== undefined) {
-    options.body = JSON.stringify(body);
-    options.headers['Content-Type'] = 'application/json';
-  }
-  if (method !== 'GET' && csrf) options.headers['X-CSRF-Token'] = csrf;
-  const response = await fetch(path, options);
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-  if (response.status === 401) throw new Error('请先在首页登录');
-  if (!response.ok) throw new Error((data && data.message) || `请求失败（HTTP ${response.status}）`);
-  return data;
-}
 
 function cell(row, text, className) {
   const td = document.createElement('td');

@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::mpsc;
 use witness_drivers::camera::Camera;
+use witness_drivers::door_sensor::DoorSensor;
 use witness_drivers::idcard::serial::SerialPort;
 use witness_drivers::idcard::{IdCardError, IdCardReader, Poll, SerialReader};
 use witness_drivers::relay::DoorRelay;
@@ -21,6 +22,7 @@ use witness_schemas::gate::{
 };
 
 use crate::decide::{decide, ListIndex};
+use crate::door::{self, UnlockWindow};
 use crate::log::EventLog;
 
 /// China Standard Time: the gates' clock and the windows' time zone.
@@ -63,6 +65,10 @@ pub struct GateConfig {
     /// Time between syncs while there is nothing to send (also the heartbeat).
     pub sync_interval: Duration,
     pub door_open: Duration,
+    /// The door contact and tamper switch, when wired.
+    pub door_sensor: Option<Box<dyn DoorSensor>>,
+    /// A door open longer than this is a door-held-open event.
+    pub door_held: Duration,
 }
 
 /// What the reader thread reports.
@@ -194,11 +200,23 @@ pub async fn run(mut config: GateConfig) -> anyhow::Result<()> {
         "event recorded: gate agent started"
     );
 
-    // Said at every start, so nobody mistakes silence for a quiet door.
-    tracing::warn!(
-        "door-position sensor (door held open) and tamper-switch inputs are not supported yet; \
-         only relay failures are recorded as tamper events"
-    );
+    let unlock = UnlockWindow::default();
+    let (door_sender, mut door_events) = mpsc::channel(16);
+    match config.door_sensor.take() {
+        Some(sensor) => door::spawn(
+            sensor,
+            Duration::from_millis(200),
+            config.door_held,
+            unlock.clone(),
+            door_sender,
+        )
+        .context("starting the door sensor thread")?,
+        // Said at every start, so nobody mistakes silence for a quiet door.
+        None => tracing::warn!(
+            "no door sensor configured (--door-sensor): forced doors, doors held open and the \
+             tamper switch are not watched; only relay failures are recorded as tamper events"
+        ),
+    }
     let (sender, mut receiver) = mpsc::channel(64);
     let source = config.reader.clone();
     let (poll_interval, reader_timeout) = (config.poll_interval, config.reader_timeout);
@@ -228,7 +246,19 @@ pub async fn run(mut config: GateConfig) -> anyhow::Result<()> {
         config.sync_interval,
     ));
 
-    while let Some(message) = receiver.recv().await {
+    loop {
+        let message = tokio::select! {
+            message = receiver.recv() => match message {
+                Some(message) => message,
+                None => break,
+            },
+            // Without a sensor the sender is gone and this branch is disabled.
+            Some(kind) = door_events.recv() => {
+                let sequence = log.append(&rfc3339(now()), &kind).await?;
+                tracing::warn!(sequence, kind = %kind.name(), "event recorded: door");
+                continue;
+            }
+        };
         let at = rfc3339(now());
         let kind = match message {
             ReaderMessage::Card(card) => badge(&mut config, &list, *card),
@@ -259,6 +289,9 @@ pub async fn run(mut config: GateConfig) -> anyhow::Result<()> {
                 "event recorded: badge"
             );
             if badge.allowed {
+                // The window opens before the lock does, so the door sensor never sees this
+                // opening as forced.
+                unlock.unlocked(Instant::now(), config.door_open);
                 if let Err(e) = config.relay.open(config.door_open) {
                     tracing::error!(error = %e, "door relay failed");
                     let sequence = log

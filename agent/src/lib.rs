@@ -3,6 +3,7 @@
 //! the door, and keeps every event in a durable log that it syncs to the controller in order.
 
 pub mod decide;
+pub mod door;
 pub mod gate;
 pub mod log;
 pub mod tls;

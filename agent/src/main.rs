@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use witness_agent::gate::{self, GateConfig, ReaderSource};
 use witness_drivers::camera::{self, Camera, FileCamera, NoCamera};
+use witness_drivers::door_sensor::{DoorSensor, FileDoorSensor, ModbusDoorSensor, ModbusWiring};
 use witness_drivers::relay::{DoorRelay, FakeRelay, SerialRelay};
 
 /// witness-gate — 评标区门禁代理 (gate agent)
@@ -27,37 +28,54 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Folder of the event log (gate.db)
-    #[arg(long, default_value = "/var/lib/witness-gate")]
+    #[arg(
+        long,
+        default_value = "/var/lib/witness-gate",
+        env = "WITNESS_GATE_DATA"
+    )]
     data: PathBuf,
     /// The controller's URL (`https://…` needs --pin-cert)
     #[arg(long, env = "WITNESS_SERVER")]
     server: String,
     /// The controller's certificate (PEM, e.g. a copy of its `<data>/tls/cert.pem`): connect over
     /// HTTPS and accept only a server showing exactly this certificate
-    #[arg(long)]
+    #[arg(long, env = "WITNESS_GATE_PIN_CERT")]
     pin_cert: Option<PathBuf>,
     /// File holding the gate's API token (role gate); or WITNESS_GATE_TOKEN
-    #[arg(long)]
+    #[arg(long, env = "WITNESS_GATE_TOKEN_FILE")]
     token_file: Option<PathBuf>,
     /// Reader: a serial device path, or `usb` to find one by the profiles' VID/PID
-    #[arg(long)]
+    #[arg(long, env = "WITNESS_GATE_READER")]
     reader: String,
     /// Reader profiles (for --reader usb)
-    #[arg(long, default_value = "/usr/share/witness/readers")]
+    #[arg(
+        long,
+        default_value = "/usr/share/witness/readers",
+        env = "WITNESS_GATE_PROFILES"
+    )]
     profiles: PathBuf,
     /// Camera: `none`, `file:PATH` (an image file, for tests and demos) or `v4l2:/dev/videoN`
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", env = "WITNESS_GATE_CAMERA")]
     camera: String,
     /// Door relay: `fake`, `fake:JOURNAL` (one line per opening) or `serial:/dev/ttyUSBn`
-    #[arg(long, default_value = "fake")]
+    #[arg(long, default_value = "fake", env = "WITNESS_GATE_RELAY")]
     relay: String,
+    /// Door contact and tamper switch: `none`, `fake:FILE` (words open/closed/tamper, for tests
+    /// and demos) or `modbus:/dev/ttyUSBn[@UNIT]` (a Modbus RTU input module, 9600 8N1; door
+    /// contact on input 0, tamper switch on input 1, active = open)
+    #[arg(long, default_value = "none", env = "WITNESS_GATE_DOOR_SENSOR")]
+    door_sensor: String,
+    /// A door open longer than this many seconds is recorded as held open
+    #[arg(long, default_value_t = 30, env = "WITNESS_GATE_DOOR_HELD_SECONDS")]
+    door_held_seconds: u64,
     #[arg(long, default_value_t = 150)]
     poll_ms: u64,
     #[arg(long, default_value_t = 1500)]
     reader_timeout_ms: u64,
     #[arg(long, default_value_t = 2000)]
     sync_ms: u64,
-    #[arg(long, default_value_t = 5)]
+    /// Seconds the lock stays released after an allowed badge
+    #[arg(long, default_value_t = 5, env = "WITNESS_GATE_DOOR_SECONDS")]
     door_seconds: u64,
 }
 
@@ -108,6 +126,36 @@ fn build(args: RunArgs) -> anyhow::Result<GateConfig> {
             args.relay
         ),
     };
+    let door_sensor: Option<Box<dyn DoorSensor>> = match args.door_sensor.split_once(':') {
+        None if args.door_sensor == "none" => None,
+        Some(("fake", path)) => Some(Box::new(FileDoorSensor::new(std::path::Path::new(path)))),
+        Some(("modbus", device)) => {
+            let (device, unit) = match device.rsplit_once('@') {
+                Some((device, unit)) => (
+                    device,
+                    unit.parse::<u8>()
+                        .ok()
+                        .filter(|u| (1..=247).contains(u))
+                        .with_context(|| {
+                            format!("--door-sensor: Modbus unit {unit:?} is not 1..247")
+                        })?,
+                ),
+                None => (device, 1),
+            };
+            let wiring = ModbusWiring {
+                unit,
+                ..ModbusWiring::default()
+            };
+            Some(Box::new(ModbusDoorSensor::open(
+                std::path::Path::new(device),
+                wiring,
+            )?))
+        }
+        _ => bail!(
+            "--door-sensor {:?}: expected none, fake:FILE or modbus:DEVICE[@UNIT]",
+            args.door_sensor
+        ),
+    };
     let reader = if args.reader == "usb" {
         ReaderSource::Usb {
             profiles: args.profiles.clone(),
@@ -127,6 +175,8 @@ fn build(args: RunArgs) -> anyhow::Result<GateConfig> {
         reader_timeout: Duration::from_millis(args.reader_timeout_ms),
         sync_interval: Duration::from_millis(args.sync_ms),
         door_open: Duration::from_secs(args.door_seconds),
+        door_sensor,
+        door_held: Duration::from_secs(args.door_held_seconds),
     })
 }
 

@@ -76,6 +76,15 @@ pub async fn create_project(
     new: &NewProject,
     now: OffsetDateTime,
 ) -> Result<Project> {
+    let mut conn = pool.acquire().await?;
+    let id = insert_project(&mut conn, new, now).await?;
+    drop(conn);
+    crate::search::notify(pool, crate::search::Change::Project(id));
+    Ok(project(pool, &new.number).await?.to_api())
+}
+
+/// Checks a new project's fields (number, name, opening time) without storing it.
+pub fn check_new_project(new: &NewProject) -> Result<OffsetDateTime> {
     check_project_number(&new.number)?;
     let name = new.name.trim();
     if name.is_empty() {
@@ -84,22 +93,32 @@ pub async fn create_project(
     if name.chars().count() > 200 {
         bail!(InvalidArgument, "项目名称过长 (最多 200 个字符)");
     }
-    let opening = OffsetDateTime::parse(new.opening.trim(), &Rfc3339).map_err(|e| {
+    OffsetDateTime::parse(new.opening.trim(), &Rfc3339).map_err(|e| {
         err!(
             InvalidArgument,
             "开标时间 {:?} 不是 RFC 3339 时间 (例如 2026-03-18T09:30:00+08:00): {e}",
             new.opening
         )
-    })?;
+    })
+}
+
+/// Checks and inserts a project on a connection (or inside a caller's transaction); the
+/// caller notifies the search index once it is committed.
+pub async fn insert_project(
+    conn: &mut sqlx::SqliteConnection,
+    new: &NewProject,
+    now: OffsetDateTime,
+) -> Result<i64> {
+    let opening = check_new_project(new)?;
     let result = sqlx::query(
         "INSERT INTO projects (number, name, category, opening, status, created_at) VALUES (?, ?, ?, ?, 'registered', ?)",
     )
     .bind(&new.number)
-    .bind(name)
+    .bind(new.name.trim())
     .bind(new.category.as_str())
     .bind(crate::clock::rfc3339(opening))
     .bind(crate::clock::rfc3339(now))
-    .execute(pool)
+    .execute(&mut *conn)
     .await;
     match result {
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -109,13 +128,8 @@ pub async fn create_project(
                 new.number
             )
         }
-        other => {
-            other?;
-        }
+        other => Ok(other?.last_insert_rowid()),
     }
-    let row = project(pool, &new.number).await?;
-    crate::search::notify(pool, crate::search::Change::Project(row.id));
-    Ok(row.to_api())
 }
 
 pub async fn list_projects(pool: &SqlitePool) -> Result<Vec<Project>> {
@@ -392,6 +406,33 @@ pub async fn add_sources(
     now: OffsetDateTime,
 ) -> Result<Vec<SourceFile>> {
     let project = project(pool, number).await?;
+    let found = find_sources(policy, paths)?;
+    let mut tx = pool.begin().await?;
+    let seen = insert_sources(&mut tx, project.id, number, &found, now).await?;
+    tx.commit().await?;
+    crate::search::notify(pool, crate::search::Change::Project(project.id));
+    let all = source_files(pool, &project).await?;
+    Ok(all
+        .into_iter()
+        .filter(|f| seen.contains(&f.rel_path))
+        .collect())
+}
+
+/// Files found under source paths, checked against the policy, not yet stored.
+pub struct FoundSources(Vec<FoundFile>);
+
+impl FoundSources {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Checks source paths (absolute, allowed by the policy, readable) and lists their files.
+pub fn find_sources(policy: &SourcePolicy, paths: &[String]) -> Result<FoundSources> {
     if paths.is_empty() {
         bail!(InvalidArgument, "没有给出源文件路径 (no paths given)");
     }
@@ -408,9 +449,19 @@ pub async fn add_sources(
         policy.check(path)?;
         found.extend(walk_source(path)?);
     }
-    let mut tx = pool.begin().await?;
+    Ok(FoundSources(found))
+}
+
+/// Stores found sources of a project inside the caller's transaction; returns their paths.
+pub async fn insert_sources(
+    conn: &mut sqlx::SqliteConnection,
+    project_id: i64,
+    number: &str,
+    found: &FoundSources,
+    now: OffsetDateTime,
+) -> Result<std::collections::HashSet<String>> {
     let mut seen = std::collections::HashSet::new();
-    for file in &found {
+    for file in &found.0 {
         let rel_path = check_rel_path(&file.rel_path)?;
         if !seen.insert(rel_path.clone()) {
             bail!(AlreadyExists, "文件 {rel_path} 出现了两次");
@@ -418,13 +469,13 @@ pub async fn add_sources(
         let inserted = sqlx::query(
             "INSERT INTO source_files (project_id, rel_path, origin, size, kind, added_at) VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(project.id)
+        .bind(project_id)
         .bind(&rel_path)
         .bind(file.origin.display().to_string())
         .bind(file.size as i64)
         .bind(source_kind_str(source_kind(&rel_path)))
         .bind(crate::clock::rfc3339(now))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await;
         if let Err(sqlx::Error::Database(db)) = &inserted {
             if db.is_unique_violation() {
@@ -433,13 +484,7 @@ pub async fn add_sources(
         }
         inserted?;
     }
-    tx.commit().await?;
-    crate::search::notify(pool, crate::search::Change::Project(project.id));
-    let all = source_files(pool, &project).await?;
-    Ok(all
-        .into_iter()
-        .filter(|f| seen.contains(&f.rel_path))
-        .collect())
+    Ok(seen)
 }
 
 /// Registers one uploaded file already stored at `stored` under `rel_path`.
@@ -500,6 +545,8 @@ pub struct JobRow {
     pub package_uuid: String,
     pub created_at: String,
     pub updated_at: String,
+    pub priority: i64,
+    pub origin: String,
     pub set_count: i64,
     pub copies_verified: i64,
 }
@@ -536,6 +583,8 @@ impl JobRow {
             error: self.error.clone(),
             copies_expected: self.copies_expected(),
             copies_verified: self.copies_verified,
+            priority: self.priority,
+            origin: self.origin.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
         }
@@ -556,7 +605,7 @@ pub fn parse_step(s: &str) -> JobStep {
 
 const JOB_SELECT: &str = "SELECT j.id, j.project_id, p.number AS project_number, j.status, j.step, j.done_bytes,
         j.total_bytes, j.message, j.error, j.medium, j.capacity, j.part_size, j.copies_optical, j.copies_disk,
-        j.package_uuid, j.created_at, j.updated_at,
+        j.package_uuid, j.created_at, j.updated_at, j.priority, j.origin,
         (SELECT COALESCE(MAX(set_count), 0) FROM volumes v WHERE v.job_id = j.id) AS set_count,
         (SELECT COUNT(*) FROM discs d WHERE d.job_id = j.id AND d.status = 'verified') AS copies_verified
     FROM jobs j JOIN projects p ON p.id = j.project_id";
@@ -590,15 +639,6 @@ pub async fn list_jobs(pool: &SqlitePool, project_id: Option<i64>) -> Result<Vec
     Ok(rows.iter().map(JobRow::to_api).collect())
 }
 
-/// Jobs the engine must (re)start: queued ones and those a crash left running.
-pub async fn unfinished_jobs(pool: &SqlitePool) -> Result<Vec<i64>> {
-    let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY id")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
-}
-
 #[derive(Debug, Clone, FromRow)]
 pub struct DiscRow {
     pub id: i64,
@@ -617,6 +657,7 @@ pub struct DiscRow {
     pub error: Option<String>,
     pub created_at: String,
     pub verified_at: Option<String>,
+    pub shelf: String,
 }
 
 impl DiscRow {
@@ -646,13 +687,14 @@ impl DiscRow {
             error: self.error.clone(),
             created_at: self.created_at.clone(),
             verified_at: self.verified_at.clone(),
+            shelf: self.shelf.clone(),
         }
     }
 }
 
 pub const DISC_SELECT: &str = "SELECT d.id, d.job_id, p.number AS project_number, d.kind, d.set_index, d.set_count,
         d.copy_index, d.medium, d.target, d.location, d.volume_id, d.bytes, d.status, d.error, d.created_at,
-        d.verified_at
+        d.verified_at, d.shelf
     FROM discs d JOIN jobs j ON j.id = d.job_id JOIN projects p ON p.id = j.project_id";
 
 pub async fn list_discs(pool: &SqlitePool, project_id: Option<i64>) -> Result<Vec<Disc>> {

@@ -34,6 +34,18 @@ impl Client {
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<T> {
+        let bytes = self.bytes(request).await?;
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "服务应答不是预期的 JSON：{}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    }
+
+    /// Sends a request and returns the body of a 2xx answer; any other answer is an error
+    /// carrying the API's message.
+    async fn bytes(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Vec<u8>> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -61,12 +73,7 @@ impl Client {
                 String::from_utf8_lossy(&bytes)
             );
         }
-        serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "服务应答不是预期的 JSON：{}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })
+        Ok(bytes.to_vec())
     }
 
     fn url(&self, path: &str) -> String {
@@ -124,6 +131,43 @@ impl Client {
 
     pub async fn discs(&self) -> anyhow::Result<Vec<Disc>> {
         self.send(self.http.get(self.url("/api/discs"))).await
+    }
+
+    /// A request with a JSON body (POST, PUT…) to any API path, answered with JSON.
+    pub async fn send_json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.send(self.http.request(method, self.url(path)).json(body))
+            .await
+    }
+
+    /// A request with raw bytes as its body, answered with JSON.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes),
+        )
+        .await
+    }
+
+    /// DELETE of any API path; success is any 2xx answer.
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        self.bytes(self.http.delete(self.url(path))).await.map(drop)
+    }
+
+    /// GET of a file (a template, a report): its bytes.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        self.bytes(self.http.get(self.url(path))).await
     }
 }
 

@@ -4,8 +4,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use witness_drivers::autoloader::{Autoloader, FakeAutoloader, FakeFaults};
 use witness_drivers::burner::{discover_optical, Burner, Target, WriteFault, XorrisoBurner};
-use witness_schemas::config::{Config, DriveKind};
+use witness_schemas::config::{AutoloaderKind, Config, DriveKind};
 use witness_schemas::media;
 
 use crate::bail;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub listen: String,
     pub drives: Vec<Arc<dyn Burner>>,
     pub disks: Vec<DiskTarget>,
+    /// The disc publishing robot, when one is configured.
+    pub autoloader: Option<Arc<dyn Autoloader>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -182,13 +185,60 @@ pub fn resolve(
             "[archive] max_burn_attempts must be at least 1"
         );
     }
+    if config.burning.out_of_service_after == 0 {
+        bail!(
+            InvalidArgument,
+            "[burning] out_of_service_after 至少为 1 (must be at least 1)"
+        );
+    }
+    let autoloader = build_autoloader(&config, &data_dir)?;
+    // Label templates and printers are checked now, so a typo fails at start, not mid-burn.
+    crate::labels::check_config(&config, &data_dir)?;
     Ok(Settings {
         config,
         data_dir,
         listen,
         drives,
         disks,
+        autoloader,
     })
+}
+
+/// The configured robot: the fake (its bins kept in `<data>/autoloader/fake-state.json`, as a
+/// real robot keeps them through a controller restart); vendor robots are refused for now.
+fn build_autoloader(config: &Config, data_dir: &Path) -> Result<Option<Arc<dyn Autoloader>>> {
+    let Some(robot) = &config.autoloader else {
+        return Ok(None);
+    };
+    let model = match robot.kind {
+        AutoloaderKind::Fake => None,
+        AutoloaderKind::Rimage => Some("Rimage"),
+        AutoloaderKind::Primera => Some("Primera"),
+    };
+    if let Some(model) = model {
+        bail!(
+            FailedPrecondition,
+            "[autoloader] {}",
+            witness_drivers::autoloader::unsupported(model)
+        );
+    }
+    if robot.input_bins.is_empty() || robot.bin_capacity == 0 {
+        bail!(
+            InvalidArgument,
+            "[autoloader] 至少需要一个输入仓，且 bin_capacity 至少为 1 (input_bins must not be empty, bin_capacity at least 1)"
+        );
+    }
+    let fake = FakeAutoloader::new(
+        robot.input_bins.clone(),
+        robot.bin_capacity,
+        FakeFaults {
+            jam_on_move: robot.fault_jam_on_move,
+            drop_on_move: robot.fault_drop_on_move,
+        },
+        Some(data_dir.join("autoloader").join("fake-state.json")),
+    )
+    .map_err(|e| crate::err!(FailedPrecondition, "[autoloader] {e}"))?;
+    Ok(Some(Arc::new(fake)))
 }
 
 /// With no `[[drives]]`: every optical drive found (assumed BD-R), or else one virtual BD-R drive.

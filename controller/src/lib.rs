@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod catalog;
 pub mod clearing;
 pub mod cli;
@@ -14,12 +15,18 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod digest;
+pub mod drives;
 pub mod error;
 pub mod gates;
+pub mod integrations;
 pub mod jobs;
+pub mod labels;
 pub mod package;
 pub mod paths;
+pub mod reinspect;
+pub mod schedule;
 pub mod search;
 pub mod serve;
 pub mod verify;
+pub mod video;
 pub mod web;

@@ -65,6 +65,34 @@ enum Command {
         /// Follow the job and exit 0 only when every copy is verified.
         #[arg(long)]
         wait: bool,
+        /// 0 (lowest) … 9 (highest); default 5. Waiting jobs gain priority with time.
+        #[arg(long)]
+        priority: Option<i64>,
+    },
+    /// Disc faces (盘面): preview, reprint, printers.
+    Label {
+        #[command(subcommand)]
+        command: witness_controller::labels::cli::LabelCommand,
+    },
+    /// Scheduled burns (定时刻录), in Beijing time.
+    Schedule {
+        #[command(subcommand)]
+        command: witness_controller::schedule::cli::ScheduleCommand,
+    },
+    /// Batch import from the .xlsx template (批量导入).
+    Batch {
+        #[command(subcommand)]
+        command: witness_controller::batch::cli::BatchCommand,
+    },
+    /// Kept copies: shelf location and re-inspection (复检).
+    Disc {
+        #[command(subcommand)]
+        command: witness_controller::reinspect::cli::DiscCommand,
+    },
+    /// Provincial platform integrations (平台对接): status, dead letters, retry, reports.
+    Integrations {
+        #[command(subcommand)]
+        command: witness_controller::integrations::cli::IntegrationsCommand,
     },
     /// Lists jobs.
     Jobs {
@@ -294,8 +322,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 added.len()
             );
         }
-        Command::Backup { project, wait } => {
-            let job = client.backup(&project).await?;
+        Command::Backup {
+            project,
+            wait,
+            priority,
+        } => {
+            let job: witness_schemas::api::Job = client
+                .send_json(
+                    reqwest::Method::POST,
+                    &format!("/api/projects/{}/backup", cli::encode(&project)),
+                    &witness_schemas::schedule::BackupRequest { priority },
+                )
+                .await?;
             println!("已创建备份作业 {}（项目 {}）", job.id, job.project_number);
             if wait {
                 let job = cli::wait(&client, job.id).await?;
@@ -335,6 +373,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 cli::print_json(&discs)?;
             } else {
                 cli::print_discs(&discs);
+            }
+        }
+        Command::Label { command } => {
+            witness_controller::labels::cli::run(&client, command).await?;
+        }
+        Command::Schedule { command } => {
+            witness_controller::schedule::cli::run(&client, command).await?;
+        }
+        Command::Integrations { command } => {
+            witness_controller::integrations::cli::run(&client, command).await?;
+        }
+        Command::Batch { command } => {
+            if !witness_controller::batch::cli::run(&client, command).await? {
+                anyhow::bail!("表中有错误行（见上），这些行未导入");
+            }
+        }
+        Command::Disc { command } => {
+            if !witness_controller::reinspect::cli::run(&client, command).await? {
+                anyhow::bail!("复检未通过");
             }
         }
     }

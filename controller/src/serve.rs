@@ -85,9 +85,14 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
         tls: tls.is_some(),
     });
     engine.resume().await?;
+    crate::reinspect::recover(&engine).await?;
+    crate::video::resume(&engine).await?;
+    crate::integrations::start(&engine)?;
     if options.demo {
         demo::seed(&engine).await?;
     }
+    // After the demo seed, so a missed run at start-up sees the same catalog as the UI.
+    crate::schedule::start(Arc::clone(&engine));
     let app = web::router(engine, auth).into_make_service_with_connect_info::<SocketAddr>();
     let addr: SocketAddr = listen.parse().map_err(|e| {
         err!(

@@ -41,8 +41,11 @@ fn hash_stream(mut reader: impl Read, what: &str, done: &AtomicU64) -> Result<Di
     Ok(hasher.finish())
 }
 
-/// Compares what was found on the medium with what was expected; names the first problems.
-fn compare(found: &BTreeMap<String, (u64, Option<Digests>)>, expected: &[Expected]) -> Result<()> {
+/// What was found on a medium: every file's size, and the digests of those worth reading.
+type Found = BTreeMap<String, (u64, Option<Digests>)>;
+
+/// Every difference between what was found and what was expected.
+fn problems(found: &Found, expected: &[Expected]) -> Vec<String> {
     let mut problems = Vec::new();
     for file in expected {
         match found.get(&file.path) {
@@ -69,6 +72,12 @@ fn compare(found: &BTreeMap<String, (u64, Option<Digests>)>, expected: &[Expecte
             problems.push(format!("多出文件 {path}"));
         }
     }
+    problems
+}
+
+/// Compares what was found on the medium with what was expected; names the first problems.
+fn compare(found: &Found, expected: &[Expected]) -> Result<()> {
+    let problems = problems(found, expected);
     if !problems.is_empty() {
         let shown: Vec<_> = problems.iter().take(5).cloned().collect();
         bail!(
@@ -82,11 +91,39 @@ fn compare(found: &BTreeMap<String, (u64, Option<Digests>)>, expected: &[Expecte
 }
 
 /// Reads every file of an ISO 9660 disc (image or device) and checks it against `expected`.
-pub fn verify_disc(
+pub fn verify_disc(disc: &mut dyn DiscRead, expected: &[Expected], done: &AtomicU64) -> Result<()> {
+    compare(&read_disc(disc, expected, done)?, expected)
+}
+
+/// Re-reads the payload (`data/…`) of a kept disc and lists its problems (none: it passed).
+/// Tag files are not compared: the catalog keeps the payload's digests, not theirs.
+pub fn reread_disc(
+    disc: &mut dyn DiscRead,
+    payload: &[Expected],
+    done: &AtomicU64,
+) -> Result<Vec<String>> {
+    let found = read_disc(disc, payload, done)?;
+    Ok(problems(&only_payload(found), payload))
+}
+
+/// Like `reread_disc`, for a hard-disk copy.
+pub fn reread_dir(root: &Path, payload: &[Expected], done: &AtomicU64) -> Result<Vec<String>> {
+    let found = read_dir(root, done)?;
+    Ok(problems(&only_payload(found), payload))
+}
+
+fn only_payload(found: Found) -> Found {
+    found
+        .into_iter()
+        .filter(|(path, _)| path.starts_with("data/"))
+        .collect()
+}
+
+fn read_disc(
     mut disc: &mut dyn DiscRead,
     expected: &[Expected],
     done: &AtomicU64,
-) -> Result<()> {
+) -> Result<Found> {
     let (_, files) = iso9660::read_tree(&mut disc)
         .map_err(|e| err!(FailedPrecondition, "回读光盘目录失败：{e}"))?;
     let by_path: BTreeMap<&str, &iso9660::IsoFile> =
@@ -104,13 +141,17 @@ pub fn verify_disc(
             }
         }
     }
-    compare(&found, expected)
+    Ok(found)
 }
 
 /// Reads every file under `root` (a hard-disk copy) and checks it against `expected`. The page
 /// cache is dropped for each file first, so the bytes really come from the disk.
 pub fn verify_dir(root: &Path, expected: &[Expected], done: &AtomicU64) -> Result<()> {
-    let mut found: BTreeMap<String, (u64, Option<Digests>)> = BTreeMap::new();
+    compare(&read_dir(root, done)?, expected)
+}
+
+fn read_dir(root: &Path, done: &AtomicU64) -> Result<Found> {
+    let mut found: Found = BTreeMap::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
         let entries = std::fs::read_dir(&dir)
@@ -141,7 +182,7 @@ pub fn verify_dir(root: &Path, expected: &[Expected], done: &AtomicU64) -> Resul
             }
         }
     }
-    compare(&found, expected)
+    Ok(found)
 }
 
 /// Asks the kernel to forget cached pages of `file` (they were just written and synced).

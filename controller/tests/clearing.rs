@@ -632,14 +632,17 @@ async fn web_run_stores_the_reports_with_the_project() {
     assert!(openapi.contains("/api/projects/{number}/clearing"));
     assert!(openapi.contains("ClearingInput"));
 
-    // The page and its script are served, and the header of the main UI links to the page.
+    // The page and its script are served, and the site header (drawn by nav.js on every page)
+    // links to the page.
     for (path, needle) in [
         ("/clearing.html", "/clearing.js"),
         (
             "/clearing.js",
             "/api/projects/${encodeURIComponent(number)}/clearing",
         ),
-        ("/", "href=\"/clearing.html\""),
+        ("/", "/nav.js"),
+        ("/clearing.html", "/nav.js"),
+        ("/nav.js", "'/clearing.html', '清标'"),
     ] {
         let text = reqwest::get(format!("{}{path}", server.url))
             .await

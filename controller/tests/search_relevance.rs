@@ -377,3 +377,63 @@ fn the_fixture_names_only_files_it_has() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drawn_experts_are_found_by_name_never_by_id_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pool, service) = fixture_service(dir.path(), &fixture().project).await;
+    let id_number = "410222198001011230";
+    witness_controller::gates::add_draw(
+        &pool,
+        "LKGC-2019-0521",
+        &witness_schemas::gate::NewDraw {
+            id_number: id_number.into(),
+            name: "司马相如".into(),
+            window_start: "2019-05-21T09:00:00+08:00".into(),
+            window_end: "2019-05-21T17:30:00+08:00".into(),
+        },
+        "test",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    let query = |q: &str| SearchQuery {
+        q: q.into(),
+        kind: Some("expert".into()),
+        ..SearchQuery::default()
+    };
+    let started = Instant::now();
+    loop {
+        if keys(&service, query("司马")).await == ["LKGC-2019-0521/司马相如"] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the draw was not indexed within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let results = service.search(query("司马相如")).await.unwrap();
+    let snippet: String = results.hits[0]
+        .snippet
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect();
+    assert!(snippet.contains("2019-05-21 09:00"), "{snippet}");
+    // Neither the whole ID number nor a fragment of it finds anything, of any kind.
+    for q in [id_number, "41022219800101", "1230"] {
+        let hits = service
+            .search(SearchQuery {
+                q: q.into(),
+                ..SearchQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            hits.total,
+            0,
+            "{q} found {:?}",
+            hits.hits.iter().map(key).collect::<Vec<_>>()
+        );
+    }
+}

@@ -180,6 +180,12 @@ pub struct Job {
     /// Copies the copy policy asks for (every disc of the set, and each disk copy).
     pub copies_expected: i64,
     pub copies_verified: i64,
+    /// 0 (lowest) … 9 (highest); waiting raises it (ageing, see `[jobs] ageing_minutes`).
+    #[serde(default)]
+    pub priority: i64,
+    /// Why the job exists: `manual`, `schedule`, `batch` or `reburn`.
+    #[serde(default)]
+    pub origin: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -228,6 +234,9 @@ pub struct Disc {
     pub error: Option<String>,
     pub created_at: String,
     pub verified_at: Option<String>,
+    /// Where the copy is kept (shelf / cabinet / box), set by the archivist.
+    #[serde(default)]
+    pub shelf: String,
 }
 
 /// A project with everything the catalog knows about it.
@@ -249,8 +258,72 @@ pub struct Drive {
     pub capacity_bytes: i64,
     /// `/dev/sr0` or the folder of a virtual drive's images.
     pub device: String,
-    /// `idle` or `busy`.
+    /// The drive's state as disc publishers show it: `idle`, `loading`, `recording`,
+    /// `verifying`, `record_failed`, `verify_failed`, `complete` or `out_of_service`.
     pub state: String,
+    /// Verified discs over the drive's life.
+    pub good_discs: i64,
+    /// Rejected discs (write or read-back failed) over the drive's life.
+    pub bad_discs: i64,
+    /// Bad discs since the last good one.
+    pub failures_in_row: i64,
+    /// Why the drive is out of service; `None` while it is in service.
+    pub out_of_service_reason: Option<String>,
+    /// The disc the state is about.
+    pub disc_id: Option<i64>,
+}
+
+/// One state change of a drive: which drive did what with which disc, when.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DriveEvent {
+    pub id: i64,
+    pub drive: String,
+    pub state: String,
+    pub job_id: Option<i64>,
+    pub disc_id: Option<i64>,
+    pub detail: Option<String>,
+    /// RFC 3339, China Standard Time, with fractions of a second.
+    pub at: String,
+}
+
+/// Something an operator must see and act on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Alert {
+    pub id: i64,
+    /// `drive_out_of_service` or `autoloader`.
+    pub kind: String,
+    /// The drive or robot concerned.
+    pub subject: String,
+    pub message: String,
+    pub created_at: String,
+    pub resolved_at: Option<String>,
+    pub resolved_by: Option<String>,
+}
+
+/// One arm move of the disc publishing robot.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AutoloaderMove {
+    pub seq: u64,
+    /// `输入仓 1`, `刻录机 bd1`, `打印机`, `输出仓` or `废盘仓`.
+    pub from: String,
+    pub to: String,
+    pub error: Option<String>,
+}
+
+/// The disc publishing robot: bins, counts, where discs are, recent moves.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AutoloaderInfo {
+    pub model: String,
+    /// Blank discs left per input bin.
+    pub input_bins: Vec<u32>,
+    pub output_count: u32,
+    pub reject_count: u32,
+    pub bin_capacity: u32,
+    pub drives_loaded: Vec<String>,
+    pub printer_loaded: bool,
+    pub jammed: Option<String>,
+    pub moves: u64,
+    pub recent_moves: Vec<AutoloaderMove>,
 }
 
 /// Every error answer of the API.
@@ -261,4 +334,28 @@ pub struct ApiError {
     pub kind: String,
     /// What went wrong, for a person.
     pub message: String,
+}
+
+/// A disc face sent to a printer (`POST /api/discs/{id}/print`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LabelPrintResult {
+    pub disc_id: i64,
+    /// The configured printer's name.
+    pub printer: String,
+    /// The IPP job (`job 12`) or the PDF file a folder printer wrote.
+    pub reference: String,
+    /// Whether the REJECT face was printed (the disc is rejected).
+    pub rejected: bool,
+}
+
+/// A disc printer and its state (`GET /api/printers`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrinterInfo {
+    pub name: String,
+    /// `ipp` or `folder`.
+    pub kind: String,
+    /// `idle`, `processing`, `stopped`, or `unreachable` when the printer did not answer.
+    pub state: String,
+    /// IPP `printer-state-reasons` (`media-empty-error`…), or the error when unreachable.
+    pub reasons: Vec<String>,
 }

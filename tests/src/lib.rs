@@ -2,5 +2,9 @@
 //! Chromium driver.
 
 pub mod browser;
+pub mod burning;
 pub mod daemon;
 pub mod gate;
+pub mod nvr;
+pub mod smpp_peer;
+pub mod standin;

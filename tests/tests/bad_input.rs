@@ -908,11 +908,14 @@ async fn write_errors_beyond_the_attempts_fail_the_job() -> Result<()> {
         setup.detail(number).await?.project.status,
         ProjectStatus::Failed
     );
-    // The CLI's --wait reports the failure too.
+    // Two failures in a row took the only drive out of service: a second backup, followed with
+    // the CLI's --wait, fails and says why.
     let (ok, _, stderr) = setup.daemon.cli(&["backup", "--project", number, "--wait"]);
     assert!(!ok);
     assert!(
-        stderr.contains("失败") && stderr.contains("已失败 2 次"),
+        stderr.contains("失败")
+            && stderr.contains("bd1 已停用")
+            && stderr.contains("连续 2 张光盘失败"),
         "{stderr}"
     );
     Ok(())

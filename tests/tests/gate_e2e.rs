@@ -353,3 +353,112 @@ async fn a_controller_answering_garbage_or_errors_loses_nothing() -> Result<()> 
     );
     Ok(())
 }
+
+/// The door's inputs on a Modbus module simulated on a pty: a forced door, the tamper switch
+/// and a door held open each reach the controller as events; a badged opening does not count
+/// as forced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_doors_tamper_and_doors_held_open_are_events() -> Result<()> {
+    use witness_drivers::door_sensor::{DoorInputs, ModbusSimulator};
+    let dir = tempfile::tempdir()?;
+    let daemon = Daemon::start(&dir.path().join("controller"), None).await?;
+    let token = gate::register_gate(&daemon, PROJECT, GATE).await?;
+    let now = gate::cst_now();
+    let drawn = expert_id(1);
+    draw(
+        &daemon,
+        PROJECT,
+        "王芳",
+        &drawn,
+        now - time::Duration::hours(1),
+        now + time::Duration::hours(4),
+    )
+    .await?;
+    let simulator = Simulator::start(&dir.path().join("reader"))?;
+    let door = ModbusSimulator::start(&dir.path().join("door-inputs"), 3)?;
+    let journal = dir.path().join("door.journal");
+    let sensor = format!("modbus:{}@3", door.path().display());
+    let mut agent = Agent::start_with(
+        &AgentOptions {
+            data: dir.path().join("gate"),
+            server: daemon.url.clone(),
+            token,
+            reader: simulator.path().to_path_buf(),
+            camera: None,
+            journal: journal.clone(),
+        },
+        &["--door-sensor", &sensor, "--door-held-seconds", "1"],
+    )?;
+    agent.wait_log("experts=1", Duration::from_secs(20))?;
+    let door_events = || async {
+        events(&daemon, false)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["kind"] == "tamper" || e["kind"] == "door_held_open")
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["kind"].as_str().unwrap_or_default(),
+                    e["detail"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<String>>()
+    };
+    let set = |door_open: bool, tamper: bool| door.set(DoorInputs { door_open, tamper });
+
+    // A badge, then the door opens within the unlock window and closes: no event of the door.
+    badge(&simulator, card("王芳", &drawn))?;
+    wait_for("the door to open", Duration::from_secs(10), || async {
+        door_openings(&journal) == 1
+    })
+    .await?;
+    set(true, false);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    set(false, false);
+    // Opened with no badge: forced.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    set(true, false);
+    wait_for(
+        "the forced door on the controller",
+        Duration::from_secs(20),
+        || async { door_events().await.iter().any(|e| e.contains("强行打开")) },
+    )
+    .await?;
+    // Still open past the limit: held open, once.
+    wait_for("the door held open", Duration::from_secs(20), || async {
+        door_events()
+            .await
+            .iter()
+            .any(|e| e.starts_with("door_held_open"))
+    })
+    .await?;
+    set(false, true);
+    wait_for("the tamper switch", Duration::from_secs(20), || async {
+        door_events().await.iter().any(|e| e.contains("防拆开关"))
+    })
+    .await?;
+    // The module stops answering: recorded once as tamper.
+    door.set_mute(true);
+    wait_for("the silent sensor", Duration::from_secs(20), || async {
+        door_events().await.iter().any(|e| e.contains("无应答"))
+    })
+    .await?;
+    // One each: the badged opening was not taken for a forced one, and the held-open door
+    // and the silent sensor were reported once, not at every poll.
+    let seen = door_events().await;
+    let count = |needle: &str| seen.iter().filter(|e| e.contains(needle)).count();
+    assert_eq!(
+        [
+            count("强行打开"),
+            count("door_held_open"),
+            count("防拆开关"),
+            count("无应答")
+        ],
+        [1, 1, 1, 1],
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(door.requests() > 5, "the agent polls the module");
+    Ok(())
+}

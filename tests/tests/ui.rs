@@ -239,6 +239,14 @@ async fn one_click_backup_until_every_copy_is_verified() -> Result<()> {
             .await?,
         json!(NAME)
     );
+    // 盘面预览: the server's 300 dpi PNG of this project's disc face (120 mm = 1417 px).
+    browser
+        .wait_for(
+            "(() => { const i = document.getElementById('label-preview'); \
+             return i && i.complete && i.naturalWidth === 1417; })()",
+            Duration::from_secs(15),
+        )
+        .await?;
 
     // A third file through the upload control, with a Chinese name.
     let files = tempfile::tempdir()?;
@@ -302,6 +310,13 @@ async fn one_click_backup_until_every_copy_is_verified() -> Result<()> {
             .await?,
         json!(2)
     );
+    // The disc (not the disk copy) offers its face: view and reprint.
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('.disc-table .face-cell a').length")
+            .await?,
+        json!(1)
+    );
     assert_eq!(
         browser
             .eval("document.querySelector('.job-copies-count').textContent")
@@ -357,6 +372,21 @@ async fn one_click_backup_until_every_copy_is_verified() -> Result<()> {
             Duration::from_secs(15),
         )
         .await?;
+
+    // The drives page lists the disc printer: with none configured, the folder printer.
+    browser.goto(&format!("{}/#/drives", daemon.url)).await?;
+    browser
+        .wait_for(
+            "document.querySelector('.printer-table tr[data-printer=\"folder1\"] .printer-state')",
+            Duration::from_secs(15),
+        )
+        .await?;
+    assert_eq!(
+        browser
+            .eval("document.querySelector('.printer-table tr[data-printer=\"folder1\"] .printer-state').textContent")
+            .await?,
+        json!("空闲")
+    );
     Ok(())
 }
 
@@ -465,6 +495,390 @@ async fn the_form_adds_projects_and_errors_show_in_the_alert_banner() -> Result<
 
     // The banner can be closed.
     browser.click("#error-close").await?;
+    assert_eq!(browser.eval(BANNER).await?, json!(""));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_search_page_finds_marks_filters_and_links_to_the_project() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let daemon = start_daemon(root.path()).await?;
+    let http = authorized_client(&daemon)?;
+    add_project(&http, &daemon).await?;
+    upload(
+        &http,
+        &daemon,
+        "评标报告/评标报告.txt",
+        "推荐中标候选人：河南宏达建设工程有限公司\n评标室2 通道03\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .await?;
+    // The index follows the catalog within a second; wait until the document is searchable
+    // so that the page is judged, not the indexer's latency.
+    let mut found = false;
+    for _ in 0..50 {
+        let response = http
+            .get(format!("{}/api/search?q={}", daemon.url, encode("宏达")))
+            .send()
+            .await?;
+        if expect_status(response, 200).await?["total"].as_u64() >= Some(1) {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "the uploaded document never became searchable");
+
+    let browser = Browser::launch().await?;
+    log_in(&browser, &daemon).await?;
+    browser.goto(&format!("{}/search.html", daemon.url)).await?;
+    browser
+        .wait_for(
+            "document.getElementById('search-form')",
+            Duration::from_secs(15),
+        )
+        .await?;
+    browser.eval(&set_value("q", "宏达")).await?;
+    browser.click("#search-form button[type=submit]").await?;
+    let marks = browser
+        .wait_for(
+            "document.querySelectorAll('.hit').length > 0 && \
+             [...document.querySelectorAll('#results mark')].map((m) => m.textContent)",
+            Duration::from_secs(15),
+        )
+        .await?;
+    assert!(
+        marks.as_array().is_some_and(|m| m
+            .iter()
+            .any(|t| t.as_str().unwrap_or_default().contains("宏达"))),
+        "matches are marked: {marks}"
+    );
+    assert_eq!(
+        browser
+            .eval("new URLSearchParams(location.search).get('q')")
+            .await?,
+        json!("宏达"),
+        "the query is kept in the address"
+    );
+    let summary = browser
+        .eval("document.getElementById('summary').textContent")
+        .await?;
+    assert!(
+        summary.as_str().unwrap_or_default().contains("共"),
+        "{summary}"
+    );
+
+    // The facets arrive; choosing 文档 keeps only documents and puts the filter in the address.
+    let facet = "[...document.querySelectorAll('#facets .facet-group a')]\
+                 .find((a) => a.textContent.startsWith('文档'))";
+    browser
+        .wait_for(&format!("{facet} !== undefined"), Duration::from_secs(15))
+        .await?;
+    browser.eval(&format!("{facet}.click()")).await?;
+    browser
+        .wait_for(
+            "location.search.includes('kind=document') && \
+             document.querySelectorAll('.hit').length > 0 && \
+             !document.querySelector('#results .loading')",
+            Duration::from_secs(15),
+        )
+        .await?;
+    let badges = browser
+        .eval("[...document.querySelectorAll('.hit .badge')].map((b) => b.textContent)")
+        .await?;
+    assert!(
+        badges
+            .as_array()
+            .is_some_and(|b| !b.is_empty() && b.iter().all(|t| t == "文档")),
+        "only documents after the filter: {badges}"
+    );
+
+    // A digit beside a Han character: the gram pair 室2 finds the text.
+    browser.eval(&set_value("q", "评标室2 通道03")).await?;
+    browser.click("#search-form button[type=submit]").await?;
+    browser
+        .wait_for(
+            "[...document.querySelectorAll('.hit-snippet mark')].some((m) => m.textContent.includes('通道03'))",
+            Duration::from_secs(15),
+        )
+        .await?;
+
+    // Nothing found says so, with no error.
+    browser.eval(&set_value("q", "不存在的词语组合")).await?;
+    browser.click("#search-form button[type=submit]").await?;
+    browser
+        .wait_for(
+            "document.getElementById('results').textContent.includes('没有找到')",
+            Duration::from_secs(15),
+        )
+        .await?;
+    assert_eq!(browser.eval(BANNER).await?, json!(""));
+
+    // The project link of a hit opens the project page.
+    browser.eval(&set_value("q", "宏达")).await?;
+    browser.click("#search-form button[type=submit]").await?;
+    browser
+        .wait_for(
+            "document.querySelector('.hit .hit-meta a')",
+            Duration::from_secs(15),
+        )
+        .await?;
+    browser.click(".hit .hit-meta a").await?;
+    browser
+        .wait_for(
+            &format!(
+                "location.hash === {} && document.querySelector('#project-meta h1')",
+                serde_json::to_string(&format!("#/projects/{NUMBER}"))?
+            ),
+            Duration::from_secs(15),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Select and burn from the project list, a monthly schedule shown in words with its next fire
+/// time, a dry run of the batch template with its per-row error, and the 复检 page: shelf
+/// location saved and a re-read that passes.
+#[tokio::test]
+async fn schedules_batch_select_and_burn_and_reinspection_pages() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let daemon = start_daemon(root.path()).await?;
+    let http = authorized_client(&daemon)?;
+    add_project(&http, &daemon).await?;
+    upload(&http, &daemon, "评标报告/报告.txt", blob(20_000, 7)).await?;
+    let template = root.path().join("模板.xlsx");
+    let response = http
+        .get(format!("{}/api/batch/template.xlsx", daemon.url))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "template: {}",
+        response.status()
+    );
+    std::fs::write(&template, response.bytes().await?)?;
+
+    let browser = Browser::launch().await?;
+    log_in(&browser, &daemon).await?;
+    let checkbox = format!("document.querySelector('.select-project[data-number=\"{NUMBER}\"]')");
+    browser.wait_for(&checkbox, Duration::from_secs(15)).await?;
+    browser
+        .eval(&format!(
+            "{checkbox}.click(); {}",
+            set_value("burn-priority", "7")
+        ))
+        .await?;
+    browser.click("#burn-selected").await?;
+    let mut job = None;
+    for _ in 0..100 {
+        let response = http.get(format!("{}/api/jobs", daemon.url)).send().await?;
+        if let Some(first) = expect_status(response, 200)
+            .await?
+            .as_array()
+            .and_then(|j| j.first().cloned())
+        {
+            job = Some(first);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job = job.context("selecting and burning made no job")?;
+    assert_eq!(job["priority"], json!(7), "{job}");
+    assert_eq!(job["project_number"], json!(NUMBER));
+
+    browser.goto(&format!("{}/#/schedules", daemon.url)).await?;
+    browser
+        .wait_for(
+            "document.getElementById('schedule-form')",
+            Duration::from_secs(15),
+        )
+        .await?;
+    browser
+        .eval(
+            &[
+                set_value("schedule-name", "月末归档"),
+                set_value("schedule-rule", "monthly"),
+                "document.getElementById('schedule-rule').dispatchEvent(new Event('change'));"
+                    .into(),
+                set_value("schedule-day", "31"),
+                set_value("schedule-time", "02:00"),
+            ]
+            .concat(),
+        )
+        .await?;
+    browser.click("#schedule-form button[type=submit]").await?;
+    let shown = browser
+        .wait_for(
+            "(() => { const r = document.querySelector('.schedule-rule'); \
+             return r && [r.textContent, document.querySelector('.schedule-next').textContent]; })()",
+            Duration::from_secs(15),
+        )
+        .await?;
+    assert_eq!(shown[0], json!("每月最后一天 02:00"), "{shown}");
+    assert!(
+        shown[1].as_str().unwrap_or_default().ends_with(" 02:00"),
+        "the next fire time is shown: {shown}"
+    );
+
+    browser.set_files("#batch-file", &[&template]).await?;
+    browser.click("#batch-check").await?;
+    let errors = browser
+        .wait_for(
+            "(() => { const t = document.querySelector('.batch-errors'); \
+             return t && [...t.querySelectorAll('tbody tr')].map((r) => r.textContent); })()",
+            Duration::from_secs(15),
+        )
+        .await?;
+    let errors = errors.as_array().context("error rows")?;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("第 2 行源文件夹"),
+        "{errors:?}"
+    );
+
+    // The CLI's token is gone with the one-time password; follow the job with the API client.
+    let id = job["id"].as_i64().context("job id")?;
+    let mut status = json!(null);
+    for _ in 0..1200 {
+        let response = http
+            .get(format!("{}/api/jobs/{id}", daemon.url))
+            .send()
+            .await?;
+        status = expect_status(response, 200).await?["status"].clone();
+        if status != json!("queued") && status != json!("running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, json!("succeeded"));
+    browser
+        .goto(&format!("{}/#/inspections", daemon.url))
+        .await?;
+    let first_row = "document.querySelector('.due-table tbody tr[data-disc]')";
+    browser.wait_for(first_row, Duration::from_secs(15)).await?;
+    let disc = browser.eval(&format!("{first_row}.dataset.disc")).await?;
+    browser
+        .eval(&format!(
+            "{first_row}.querySelector('.shelf-input').value = 'A柜-3层-12盒'; \
+             {first_row}.querySelector('.shelf-input + button').click();"
+        ))
+        .await?;
+    let mut saved = false;
+    for _ in 0..100 {
+        let response = http.get(format!("{}/api/discs", daemon.url)).send().await?;
+        let discs = expect_status(response, 200).await?;
+        if discs.as_array().is_some_and(|d| {
+            d.iter().any(|d| {
+                Some(d["id"].to_string().as_str()) == disc.as_str() && d["shelf"] == "A柜-3层-12盒"
+            })
+        }) {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saved, "the shelf location was not saved");
+    browser
+        .eval(&format!(
+            "[...{first_row}.querySelectorAll('button')].find((b) => b.textContent === '立即复检').click()"
+        ))
+        .await?;
+    let notice = browser
+        .wait_for(
+            "(() => { const t = document.getElementById('notice-text').textContent; \
+             return t.includes('复检通过') && t; })()",
+            Duration::from_secs(30),
+        )
+        .await?;
+    assert!(
+        notice.as_str().unwrap_or_default().contains("复检通过"),
+        "{notice}"
+    );
+    assert_eq!(browser.eval(BANNER).await?, json!(""));
+    Ok(())
+}
+
+/// The drives page: a drive taken out of service after two failed discs shows its state, reason,
+/// counters and an open alert; the admin returns it to service with the page's button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drives_page_flags_a_drive_out_of_service_and_the_admin_returns_it() -> Result<()> {
+    use witness_tests::burning::{add_project, virtual_drive, write_sources};
+    let tmp = tempfile::tempdir()?;
+    let config = tmp.path().join("witness.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}{}[copies]\noptical = 1\ndisk = 0\n",
+            virtual_drive("bd1", 8 << 20, None, None),
+            virtual_drive("bad", 8 << 20, None, Some(2)),
+        ),
+    )?;
+    let daemon = Daemon::start(&tmp.path().join("data"), Some(&config)).await?;
+    // Before logging in: changing the one-time password removes the token's file.
+    let client = daemon.client();
+    let sources = tmp.path().join("src");
+    write_sources(&sources, 4, 5 << 20, 21)?;
+    add_project(&client, "UI-DRV-0001", &sources).await?;
+    let job = client.backup("UI-DRV-0001").await?;
+    witness_controller::cli::wait(&client, job.id).await?;
+
+    let browser = Browser::launch().await?;
+    log_in(&browser, &daemon).await?;
+    browser.goto(&format!("{}/#/drives", daemon.url)).await?;
+    let state = "document.querySelector('.drive-table tr[data-drive=\"bad\"] .drive-state')";
+    browser
+        .wait_for(
+            &format!("{state} && {state}.textContent === '已停用'"),
+            Duration::from_secs(15),
+        )
+        .await?;
+    let row = |selector: &str| {
+        format!(
+            "document.querySelector('.drive-table tr[data-drive=\"bad\"] {selector}')?.textContent"
+        )
+    };
+    let reason = browser.eval(&row(".drive-reason")).await?;
+    assert!(
+        reason
+            .as_str()
+            .unwrap_or_default()
+            .contains("连续 2 张光盘失败"),
+        "{reason}"
+    );
+    assert_eq!(browser.eval(&row(".drive-bad")).await?, json!("废 2"));
+    assert_eq!(
+        browser
+            .eval("document.querySelector('.alert-table tbody').textContent.includes('待处理')")
+            .await?,
+        json!(true)
+    );
+    // The page asks for confirmation; the person says yes.
+    browser.eval("window.confirm = () => true; true").await?;
+    browser
+        .click(".drive-table tr[data-drive=\"bad\"] .return-to-service")
+        .await?;
+    browser
+        .wait_for(
+            &format!("{state} && {state}.textContent === '空闲'"),
+            Duration::from_secs(15),
+        )
+        .await?;
+    assert_eq!(
+        browser
+            .eval("document.querySelector('.drive-table tr[data-drive=\"bad\"] .return-to-service') === null")
+            .await?,
+        json!(true)
+    );
+    assert_eq!(
+        browser
+            .eval("document.querySelector('.alert-table tbody').textContent.includes('已处理')")
+            .await?,
+        json!(true)
+    );
     assert_eq!(browser.eval(BANNER).await?, json!(""));
     Ok(())
 }

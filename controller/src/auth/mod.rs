@@ -124,10 +124,57 @@ pub const PERMISSIONS: &[Permission] = &[
         path: "/api/discs",
         access: Access::Roles(STAFF),
     },
+    // Disc faces (盘面): every staff role may look at them; printing one is archive work.
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/label-preview",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/discs/{id}/label",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/discs/{id}/print",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/printers",
+        access: Access::Roles(STAFF),
+    },
     Permission {
         method: "GET",
         path: "/api/drives",
         access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/drives/{name}/events",
+        access: Access::Roles(STAFF),
+    },
+    // Only an administrator decides that a drive which kept failing discs may burn again.
+    Permission {
+        method: "POST",
+        path: "/api/drives/{name}/return-to-service",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/alerts",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/autoloader",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/autoloader/clear-jam",
+        access: Access::Roles(ADMIN),
     },
     // Clearing (清标): a stateless run on JSON bills, a run on a project's uploaded files that
     // stores its reports in the project, and the download of those reports.
@@ -234,6 +281,187 @@ pub const PERMISSIONS: &[Permission] = &[
         method: "GET",
         path: "/api/gate-events/{id}/snapshot",
         access: Access::Roles(GATE_READERS),
+    },
+    // Integrations (对接, issue 9): staff who keep the archive read the queues and reports and
+    // record trade codes and evaluation results; only admins retry messages by hand.
+    Permission {
+        method: "GET",
+        path: "/api/integrations",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/integrations/{target}/messages",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/integrations/messages/{id}/retry",
+        access: Access::Roles(ADMIN),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/integrations/{target}/draw-requests",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/integrations/{target}/reports",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/integrations/{target}/reports/{day}",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/integrations/{target}/reports/{day}",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/trade-codes",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/projects/{number}/trade-codes",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/evaluation-records",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    // SMS notices (短信通知) to a project's registered bidders.
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/bidders",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/bidders",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/sms-notices",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    // Schedules, batch import, select-and-burn and re-inspection: archivists and admins act
+    // (a batch import or a schedule makes jobs like 一键备份); every staff role reads.
+    Permission {
+        method: "GET",
+        path: "/api/schedules",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/schedules",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/schedules/{id}",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/schedules/{id}",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "DELETE",
+        path: "/api/schedules/{id}",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/schedules/{id}/runs",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/backups",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/batch/template.xlsx",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/batch/import",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/discs/{id}/shelf",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/discs/{id}/inspect",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/inspections",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/inspections/due",
+        access: Access::Roles(STAFF),
+    },
+    // Evaluation video (issue 4): staff watch, archivists map rooms and pull.
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/video/channels",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/projects/{number}/video/channels",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/video/pulls",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/video/pulls",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/video/pulls/{id}/file",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/video/nvrs",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/projects/{number}/recordings/uploads",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/recordings/uploads/{id}",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "PUT",
+        path: "/api/recordings/uploads/{id}",
+        access: Access::Roles(ARCHIVE_WRITERS),
     },
     // The catch-all that answers 404 for unknown API paths.
     Permission {

@@ -681,8 +681,7 @@ fn sums(b: &mut Builder, unit: &UnitProject, config: &ClearingConfig) {
         (&unit.fees, "规费、税金"),
         (&unit.summary, "单位工程汇总"),
     ] {
-        // A line "1" is the sum of its direct children "1.1", "1.2", … ("其中" lines are
-        // parts shown for information, not addends).
+        // A line "1" is the sum of its direct children "1.1", "1.2", ….
         for parent in &table.lines {
             let Some(stated) = &parent.amount else {
                 continue;
@@ -690,17 +689,7 @@ fn sums(b: &mut Builder, unit: &UnitProject, config: &ClearingConfig) {
             if parent.seq.is_empty() {
                 continue;
             }
-            let prefix = format!("{}.", parent.seq);
-            let depth = parent.seq.matches('.').count() + 1;
-            let children: Vec<&FeeLine> = table
-                .lines
-                .iter()
-                .filter(|l| {
-                    l.seq.starts_with(&prefix)
-                        && l.seq.matches('.').count() == depth
-                        && !l.name.contains("其中")
-                })
-                .collect();
+            let children = super::fee_children(table, parent);
             if children.is_empty() {
                 continue;
             }

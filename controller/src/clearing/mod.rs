@@ -177,6 +177,25 @@ pub fn control_prices(tender: &Bill) -> ControlPrices {
     map
 }
 
+/// The direct children of a fee line: line "1" has "1.1", "1.2", … ("其中" lines are parts
+/// shown for information, not addends).
+fn fee_children<'a>(
+    table: &'a FeeTable,
+    parent: &witness_schemas::clearing::FeeLine,
+) -> Vec<&'a witness_schemas::clearing::FeeLine> {
+    let prefix = format!("{}.", parent.seq);
+    let depth = parent.seq.matches('.').count() + 1;
+    table
+        .lines
+        .iter()
+        .filter(|l| {
+            l.seq.starts_with(&prefix)
+                && l.seq.matches('.').count() == depth
+                && !l.name.contains("其中")
+        })
+        .collect()
+}
+
 /// A fee line's amount after correction: 基数 × 费率 where both are given, else the sum of its
 /// corrected direct children, else as stated.
 fn corrected_fee(table: &FeeTable, line: &witness_schemas::clearing::FeeLine) -> Decimal {
@@ -184,17 +203,7 @@ fn corrected_fee(table: &FeeTable, line: &witness_schemas::clearing::FeeLine) ->
         return amount;
     }
     if !line.seq.is_empty() {
-        let prefix = format!("{}.", line.seq);
-        let depth = line.seq.matches('.').count() + 1;
-        let children: Vec<_> = table
-            .lines
-            .iter()
-            .filter(|l| {
-                l.seq.starts_with(&prefix)
-                    && l.seq.matches('.').count() == depth
-                    && !l.name.contains("其中")
-            })
-            .collect();
+        let children = fee_children(table, line);
         if !children.is_empty() {
             return children.iter().map(|c| corrected_fee(table, c)).sum();
         }

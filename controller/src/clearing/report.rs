@@ -12,45 +12,74 @@ fn xlsx_error(e: XlsxError) -> crate::error::Error {
     err!(Internal, "生成清标报告 .xlsx 失败：{e}")
 }
 
-fn table(
-    sheet: &mut Worksheet,
-    header: &Format,
-    columns: &[&str],
-    rows: impl Iterator<Item = Vec<String>>,
-) -> Result<(), XlsxError> {
-    for (c, name) in columns.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *name, header)?;
-        sheet.set_column_width(c as u16, 14)?;
-    }
-    for (r, row) in rows.enumerate() {
-        for (c, value) in row.iter().enumerate() {
-            if !value.is_empty() {
-                sheet.write_string(r as u32 + 1, c as u16, value)?;
-            }
+/// A table of the report, built once and written both into the workbook and into the HTML.
+struct Table {
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn new(columns: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Table {
+        Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: rows.collect(),
         }
     }
-    sheet.set_freeze_panes(1, 0)?;
-    Ok(())
+
+    /// Columns named here, then one (or more) per bidder.
+    fn with_bidders(
+        columns: &[&str],
+        per_bidder: impl Fn(&str) -> Vec<String>,
+        bidders: &[String],
+        rows: impl Iterator<Item = Vec<String>>,
+    ) -> Table {
+        let mut all: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        all.extend(bidders.iter().flat_map(|b| per_bidder(b)));
+        Table {
+            columns: all,
+            rows: rows.collect(),
+        }
+    }
+
+    fn write(&self, sheet: &mut Worksheet, header: &Format) -> Result<(), XlsxError> {
+        for (c, name) in self.columns.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, name, header)?;
+            sheet.set_column_width(c as u16, 14)?;
+        }
+        for (r, row) in self.rows.iter().enumerate() {
+            for (c, value) in row.iter().enumerate() {
+                if !value.is_empty() {
+                    sheet.write_string(r as u32 + 1, c as u16, value)?;
+                }
+            }
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        Ok(())
+    }
+
+    fn html(&self, out: &mut String) {
+        out.push_str("<table><thead><tr>");
+        for c in &self.columns {
+            out.push_str(&format!("<th>{}</th>", escape(c)));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for v in row {
+                out.push_str(&format!("<td>{}</td>", escape(v)));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table>");
+    }
 }
 
 fn opt(value: &Option<String>) -> String {
     value.clone().unwrap_or_default()
 }
 
-/// The report workbook as bytes.
-pub fn xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>> {
-    build_xlsx(result, bidders).map_err(xlsx_error)
-}
-
-fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, XlsxError> {
-    let mut workbook = Workbook::new();
-    let header = Format::new().set_bold().set_background_color("#E3EFE9");
-    let a = &result.analyses;
-
-    let sheet = workbook.add_worksheet().set_name("投标报价对比")?;
-    table(
-        sheet,
-        &header,
+fn price_comparison(result: &ClearingResult) -> Table {
+    Table::new(
         &[
             "排名",
             "投标人",
@@ -59,7 +88,7 @@ fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, Xl
             "占控制价%",
             "有效",
         ],
-        a.price_comparison.iter().map(|p| {
+        result.analyses.price_comparison.iter().map(|p| {
             vec![
                 p.rank.to_string(),
                 p.bidder.clone(),
@@ -74,12 +103,11 @@ fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, Xl
                 .to_string(),
             ]
         }),
-    )?;
+    )
+}
 
-    let sheet = workbook.add_worksheet().set_name("问题清单")?;
-    table(
-        sheet,
-        &header,
+fn findings(result: &ClearingResult) -> Table {
+    Table::new(
         &[
             "类别",
             "代码",
@@ -119,12 +147,11 @@ fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, Xl
                 c.map(|c| c.note.clone()).unwrap_or_default(),
             ]
         }),
-    )?;
+    )
+}
 
-    let sheet = workbook.add_worksheet().set_name("费用构成")?;
-    table(
-        sheet,
-        &header,
+fn cost_composition(result: &ClearingResult) -> Table {
+    Table::new(
         &[
             "投标人",
             "单位工程",
@@ -139,7 +166,7 @@ fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, Xl
             "机械费",
             "管理费和利润",
         ],
-        a.cost_composition.iter().map(|c| {
+        result.analyses.cost_composition.iter().map(|c| {
             vec![
                 c.bidder.clone(),
                 c.unit.clone(),
@@ -155,83 +182,87 @@ fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, Xl
                 c.overhead_profit.clone(),
             ]
         }),
-    )?;
+    )
+}
 
-    let mut columns = vec![
-        "单位工程".to_string(),
-        "项目编码".to_string(),
-        "项目名称".to_string(),
-        "计量单位".to_string(),
-        "工程量".to_string(),
-        "控制价综合单价".to_string(),
-        format!("基准（{}）", a.base),
-    ];
-    columns.extend(bidders.iter().cloned());
-    let column_refs: Vec<&str> = columns.iter().map(|s| s.as_str()).collect();
-    let sheet = workbook.add_worksheet().set_name("清单单价对比")?;
-    table(
-        sheet,
-        &header,
-        &column_refs,
-        a.items.iter().map(|i| {
-            let mut row = vec![
-                i.unit.clone(),
-                i.code.clone(),
-                i.name.clone(),
-                i.item_unit.clone(),
-                i.quantity.clone(),
-                opt(&i.control_price),
-                opt(&i.base),
-            ];
-            row.extend(i.prices.iter().map(opt));
-            row
-        }),
-    )?;
+/// The report workbook as bytes.
+pub fn xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>> {
+    build_xlsx(result, bidders).map_err(xlsx_error)
+}
 
-    let mut columns = vec![
-        "单位工程".to_string(),
-        "措施项目".to_string(),
-        "控制价".to_string(),
+fn build_xlsx(result: &ClearingResult, bidders: &[String]) -> Result<Vec<u8>, XlsxError> {
+    let mut workbook = Workbook::new();
+    let header = Format::new().set_bold().set_background_color("#E3EFE9");
+    let a = &result.analyses;
+    let base = format!("基准（{}）", a.base);
+    let one = |b: &str| vec![b.to_string()];
+    let sheets = [
+        ("投标报价对比", price_comparison(result)),
+        ("问题清单", findings(result)),
+        ("费用构成", cost_composition(result)),
+        (
+            "清单单价对比",
+            Table::with_bidders(
+                &[
+                    "单位工程",
+                    "项目编码",
+                    "项目名称",
+                    "计量单位",
+                    "工程量",
+                    "控制价综合单价",
+                    &base,
+                ],
+                one,
+                bidders,
+                a.items.iter().map(|i| {
+                    let mut row = vec![
+                        i.unit.clone(),
+                        i.code.clone(),
+                        i.name.clone(),
+                        i.item_unit.clone(),
+                        i.quantity.clone(),
+                        opt(&i.control_price),
+                        opt(&i.base),
+                    ];
+                    row.extend(i.prices.iter().map(opt));
+                    row
+                }),
+            ),
+        ),
+        (
+            "措施项目对比",
+            Table::with_bidders(
+                &["单位工程", "措施项目", "控制价"],
+                one,
+                bidders,
+                a.measures.iter().map(|m| {
+                    let mut row = vec![m.unit.clone(), m.name.clone(), opt(&m.control)];
+                    row.extend(m.amounts.iter().map(opt));
+                    row
+                }),
+            ),
+        ),
+        (
+            "主要材料价格",
+            Table::with_bidders(
+                &["材料名称", "单位", "参考价"],
+                |b| vec![format!("{b} 单价"), format!("{b} 偏差%")],
+                bidders,
+                a.materials.iter().map(|m| {
+                    let mut row = vec![m.name.clone(), m.material_unit.clone(), opt(&m.reference)];
+                    for (p, d) in m.prices.iter().zip(&m.deviations) {
+                        row.push(opt(p));
+                        row.push(opt(d));
+                    }
+                    row
+                }),
+            ),
+        ),
     ];
-    columns.extend(bidders.iter().cloned());
-    let column_refs: Vec<&str> = columns.iter().map(|s| s.as_str()).collect();
-    let sheet = workbook.add_worksheet().set_name("措施项目对比")?;
-    table(
-        sheet,
-        &header,
-        &column_refs,
-        a.measures.iter().map(|m| {
-            let mut row = vec![m.unit.clone(), m.name.clone(), opt(&m.control)];
-            row.extend(m.amounts.iter().map(opt));
-            row
-        }),
-    )?;
-
-    let mut columns = vec![
-        "材料名称".to_string(),
-        "单位".to_string(),
-        "参考价".to_string(),
-    ];
-    for b in bidders {
-        columns.push(format!("{b} 单价"));
-        columns.push(format!("{b} 偏差%"));
+    for (name, table) in &sheets {
+        let sheet = workbook.add_worksheet().set_name(*name)?;
+        table.write(sheet, &header)?;
     }
-    let column_refs: Vec<&str> = columns.iter().map(|s| s.as_str()).collect();
-    let sheet = workbook.add_worksheet().set_name("主要材料价格")?;
-    table(
-        sheet,
-        &header,
-        &column_refs,
-        a.materials.iter().map(|m| {
-            let mut row = vec![m.name.clone(), m.material_unit.clone(), opt(&m.reference)];
-            for (p, d) in m.prices.iter().zip(&m.deviations) {
-                row.push(opt(p));
-                row.push(opt(d));
-            }
-            row
-        }),
-    )?;
-
     workbook.save_to_buffer()
 }
 
@@ -248,22 +279,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn html_table(out: &mut String, columns: &[&str], rows: impl Iterator<Item = Vec<String>>) {
-    out.push_str("<table><thead><tr>");
-    for c in columns {
-        out.push_str(&format!("<th>{}</th>", escape(c)));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for row in rows {
-        out.push_str("<tr>");
-        for v in row {
-            out.push_str(&format!("<td>{}</td>", escape(&v)));
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table>");
 }
 
 /// A self-contained printable report: the price comparison, the findings by bidder and kind,
@@ -283,27 +298,7 @@ pub fn html(result: &ClearingResult, title: &str) -> String {
     );
     out.push_str(&format!("<h1>{}</h1>", escape(title)));
     out.push_str("<h2>一、投标报价对比</h2>");
-    html_table(
-        &mut out,
-        &[
-            "排名",
-            "投标人",
-            "投标报价",
-            "修正后报价",
-            "占控制价%",
-            "有效",
-        ],
-        a.price_comparison.iter().map(|p| {
-            vec![
-                p.rank.to_string(),
-                p.bidder.clone(),
-                p.stated_total.clone(),
-                p.corrected_total.clone(),
-                p.percent_of_control.clone(),
-                if p.valid { "是" } else { "否" }.to_string(),
-            ]
-        }),
-    );
+    price_comparison(result).html(&mut out);
     out.push_str("<h2>二、问题清单</h2>");
     let mut bidders: Vec<&str> = result.findings.iter().map(|f| f.bidder.as_str()).collect();
     bidders.sort();
@@ -326,8 +321,7 @@ pub fn html(result: &ClearingResult, title: &str) -> String {
                 rows.len(),
                 escape(&rows[0].rule)
             ));
-            html_table(
-                &mut out,
+            Table::new(
                 &[
                     "单位工程",
                     "项目编码",
@@ -353,35 +347,12 @@ pub fn html(result: &ClearingResult, title: &str) -> String {
                         }),
                     ]
                 }),
-            );
+            )
+            .html(&mut out);
         }
     }
     out.push_str("<h2>三、费用构成</h2>");
-    html_table(
-        &mut out,
-        &[
-            "投标人",
-            "单位工程",
-            "分部分项",
-            "措施项目",
-            "安全文明施工费",
-            "其他项目",
-            "规费",
-            "税金",
-        ],
-        a.cost_composition.iter().map(|c| {
-            vec![
-                c.bidder.clone(),
-                c.unit.clone(),
-                c.items.clone(),
-                c.measures.clone(),
-                c.safety.clone(),
-                c.others.clone(),
-                c.regulatory_fees.clone(),
-                c.tax.clone(),
-            ]
-        }),
-    );
+    cost_composition(result).html(&mut out);
     out.push_str(&format!(
         "<p>单价对比基准：{}。清单逐项单价对比、措施项目与主要材料价格分析见同名 .xlsx 报告。</p></body></html>",
         escape(&a.base)

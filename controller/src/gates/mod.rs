@@ -1,7 +1,7 @@
 //! Access-control gates (门禁): the registry (a gate is its API token), expert draws per project,
 //! the list each gate decides from, and the ingest of gate events — idempotent by (gate, log,
-//! sequence), in order, with an outbox row for the provincial expert library (门禁信息对接)
-//! written in the same transaction as each identity event.
+//! sequence), in order, with an outbox message for the provincial expert library (门禁信息对接,
+//! delivered by `integrations`) written in the same transaction as each identity event.
 
 pub mod web;
 
@@ -279,6 +279,7 @@ pub async fn add_draw(
     .await?
     .last_insert_rowid();
     tracing::info!(project = number, expert = %mask_id_number(&id_number), "expert draw recorded");
+    crate::search::notify(pool, crate::search::Change::Project(project.id));
     let row: DrawRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{DRAW_SELECT} WHERE d.id = ?")))
         .bind(id)
         .fetch_one(pool)
@@ -453,12 +454,10 @@ pub async fn ingest(
                 "reason": reason,
                 "project_number": project,
             });
-            sqlx::query("INSERT INTO expert_library_outbox (event_id, payload, created_at) VALUES (?, ?, ?)")
-                .bind(event_id)
-                .bind(payload.to_string())
-                .bind(&received_at)
-                .execute(&mut *tx)
-                .await?;
+            crate::integrations::expert_library::enqueue_gate_identity(
+                &mut tx, event_id, payload, now,
+            )
+            .await?;
         }
         last = event.sequence;
         newest = Some((&event.at, event.kind.name()));
@@ -572,12 +571,13 @@ pub async fn snapshot(pool: &SqlitePool, event_id: i64) -> Result<Vec<u8>> {
     }
 }
 
-/// Identity events waiting for the provincial expert library (delivery: not supported yet).
+/// Identity events waiting for the provincial expert library (delivered by `integrations`).
 pub async fn outbox_pending(pool: &SqlitePool) -> Result<i64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM expert_library_outbox WHERE sent_at IS NULL")
-            .fetch_one(pool)
-            .await?;
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM outbox WHERE exchange = 'gate-identity' AND state IN ('pending', 'sent')",
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(n)
 }
 

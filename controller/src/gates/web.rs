@@ -75,8 +75,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/projects/{number}/gate-events", get(project_events))
         .route("/api/gate-events/{id}/snapshot", get(event_snapshot))
-        .route("/gates.html", get(gates_html))
-        .route("/gates.js", get(gates_js))
 }
 
 fn body<T>(body: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
@@ -260,18 +258,4 @@ async fn event_snapshot(
         .map_err(|_| err!(InvalidArgument, "事件编号 {id:?} 不是数字"))?;
     let bytes = super::snapshot(&engine.pool, id).await?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response())
-}
-
-async fn gates_html() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../../../web/gates.html"),
-    )
-}
-
-async fn gates_js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../../web/gates.js"),
-    )
 }

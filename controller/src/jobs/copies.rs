@@ -1,12 +1,20 @@
 //! The burn and verify steps: every slot of the copy policy (each disc of the set per optical
 //! copy, and each hard-disk copy) gets a copy that is written, read back and verified. A failed
 //! copy is rejected and made again on a fresh disc, up to the configured number of attempts.
+//!
+//! Drives work in parallel: each takes the job's next volume only once it holds the drive (the
+//! drive arbiter decides between jobs by priority with ageing), so a slow drive never keeps a
+//! volume another could burn. Every disc moves the drive through its state machine and counters
+//! (`crate::drives`); a drive failing too often is taken out of service and its volumes go to
+//! the others. With a robot, each disc is loaded from an input bin, and after read-back moved to
+//! the printer, printed, and put in the output bin — or, failed, in the reject bin.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use witness_drivers::autoloader::{Autoloader, AutoloaderError};
 use witness_drivers::burner::{BurnError, BurnRequest, BurnedDisc, Burner, Cut};
 use witness_schemas::api::JobStep;
 
@@ -15,6 +23,8 @@ use super::Engine;
 use crate::catalog::{self, DiscRow, JobRow};
 use crate::config::DiskTarget;
 use crate::digest::Digests;
+use crate::drives::arbiter::Claim;
+use crate::drives::{self, About, DriveState};
 use crate::error::{io_error, Error, Result};
 use crate::package::layout::{self, PayloadFile};
 use crate::package::{self as pkg, plan, FilePart, PackageFile};
@@ -58,14 +68,22 @@ pub(super) async fn reject_interrupted(engine: &Engine) -> Result<()> {
             "rejecting a copy interrupted by a restart"
         );
         discard(engine, &disc);
-        reject(
-            engine,
-            disc.id,
-            "写入时守护进程中断，此副本作废 (interrupted by a restart)",
-        )
-        .await?;
+        let reason = "写入时守护进程中断，此副本作废 (interrupted by a restart)";
+        reject(engine, disc.id, reason).await?;
+        // The half-written disc is still in its drive if a robot loaded it: to the reject bin.
+        if disc.kind == "optical" {
+            if let Some(robot) = &engine.settings.autoloader {
+                let robot = Arc::clone(robot);
+                let loaded = tokio::task::spawn_blocking(move || robot.status().drives_loaded)
+                    .await
+                    .map_err(|e| err!(Internal, "autoloader thread failed: {e}"))?;
+                if loaded.contains(&disc.target) {
+                    let _ = unload(engine, &disc.target, Some(disc.id), Some(reason)).await?;
+                }
+            }
+        }
     }
-    Ok(())
+    drives::recover(&engine.pool).await
 }
 
 fn discard(engine: &Engine, disc: &DiscRow) {
@@ -136,14 +154,48 @@ struct Work {
     writes_left: std::sync::atomic::AtomicUsize,
     /// Why drives dropped out of this job, for the error when copies are left over.
     unavailable: Mutex<Vec<String>>,
+    /// Optical slots taken from the queue and not finished: a failure may still queue them again.
+    optical_in_flight: std::sync::atomic::AtomicUsize,
+    /// Bumped whenever the queue gains a slot, a slot finishes or the job fails, so drive workers
+    /// waiting for a drive notice when there is nothing left for them.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// The job's place in the drives' queues.
+    claim: Claim,
 }
 
 impl Work {
     fn fail(&self, error: Error) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if failure.is_none() {
-            *failure = Some(error);
+        {
+            let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if failure.is_none() {
+                *failure = Some(error);
+            }
         }
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    fn unavailable(&self, reason: String) {
+        self.unavailable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reason);
+    }
+
+    /// Optical slots queued and in flight, read together.
+    fn optical_outlook(&self) -> (usize, usize) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let queued = queue.iter().filter(|(s, _)| !s.disk).count();
+        (queued, self.optical_in_flight.load(Ordering::SeqCst))
+    }
+
+    /// An optical slot taken by `next` is done with (verified, queued again or failed).
+    fn finish_optical(&self) {
+        self.optical_in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.changed();
     }
 
     fn failed(&self) -> bool {
@@ -156,6 +208,10 @@ impl Work {
     fn next(&self, disk: bool) -> Option<(Slot, Need)> {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let at = queue.iter().position(|(s, _)| s.disk == disk)?;
+        if !disk {
+            // Counted under the queue lock, so `optical_outlook` never sees a slot in neither.
+            self.optical_in_flight.fetch_add(1, Ordering::SeqCst);
+        }
         queue.remove(at)
     }
 
@@ -164,6 +220,7 @@ impl Work {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back((slot, need));
+        self.changed();
     }
 
     /// After a failed attempt: queue the slot again, or fail the job when attempts are spent.
@@ -282,6 +339,17 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
             failure: Mutex::new(None),
             writes_left: std::sync::atomic::AtomicUsize::new(writes),
             unavailable: Mutex::new(Vec::new()),
+            optical_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
+            claim: Claim {
+                job_id: job.id,
+                priority: job.priority,
+                created: time::OffsetDateTime::parse(
+                    &job.created_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap_or_else(|_| engine.clock.now()),
+            },
         });
         work.progress("正在制作副本").await;
         let mut tasks = Vec::new();
@@ -323,55 +391,307 @@ pub(super) async fn make_copies(engine: &Arc<Engine>, job: &JobRow) -> Result<()
     engine.set_step(job.id, JobStep::Record, "正在登记").await
 }
 
-/// One drive's loop: takes optical slots until none are left, the job fails, or the drive is gone.
+/// One drive's loop for this job: waits for the drive, takes the job's next optical slot, and
+/// goes on until no slot is left or can come back, the job fails, or the drive (or its robot)
+/// is unavailable or out of service.
 async fn drive_worker(work: Arc<Work>, drive: Arc<dyn Burner>) {
     let info = drive.info();
     let name = info.name.clone();
     // The set was planned for discs of the job's capacity; a smaller disc would fail at its end
     // and waste a blank, so such a drive sits this job out.
     if info.capacity_bytes < work.job.capacity as u64 {
-        work.unavailable
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(format!(
-                "刻录机 {name} 的介质（{} 字节）小于本作业规划的光盘容量（{} 字节）",
-                info.capacity_bytes, work.job.capacity
-            ));
+        work.unavailable(format!(
+            "刻录机 {name} 的介质（{} 字节）小于本作业规划的光盘容量（{} 字节）",
+            info.capacity_bytes, work.job.capacity
+        ));
         return;
     }
+    let mut changes = work.changes.subscribe();
+    // The drive, kept from the last disc when no better-ranked job waits for it.
+    let mut held = None;
     while !work.failed() {
-        let Some((slot, need)) = work.next(false) else {
-            break;
-        };
-        let lock = Arc::clone(&work.engine.drive_locks[&name]);
-        let _guard = lock.lock().await;
-        match need {
-            Need::Done => {}
-            Need::Verify(disc) => verify_optical(&work, &drive, slot, *disc, 0).await,
-            Need::Write { attempts } => match burn_optical(&work, &drive, slot).await {
-                Ok(disc) => verify_optical(&work, &drive, slot, disc, attempts).await,
-                Err(BurnFailure::DriveGone(error)) => {
-                    // Nothing was written; another drive may take the slot.
-                    tracing::warn!(drive = %name, %error, "drive unavailable, leaving it out of this job");
-                    work.unavailable
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(error.message);
-                    work.push(slot, Need::Write { attempts });
-                    return;
+        match drives::out_of_service(&work.engine.pool, &name).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                work.unavailable(format!("刻录机 {name} 已停用：{reason}"));
+                return;
+            }
+            Err(e) => return work.fail(e),
+        }
+        changes.borrow_and_update();
+        let (queued, in_flight) = work.optical_outlook();
+        if queued == 0 {
+            held = None;
+            if in_flight == 0 {
+                return;
+            }
+            // Another drive's disc may still fail and queue its slot again.
+            if changes.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let lease = match held.take() {
+            Some(lease) => lease,
+            None => tokio::select! {
+                lease = work.engine.drive_pool.acquire(&name, work.claim) => lease,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue;
                 }
-                Err(BurnFailure::Disc(error)) => work.retry(slot, attempts + 1, &error),
-                Err(BurnFailure::Job(error)) => work.fail(error),
             },
+        };
+        // While this job waited, another may have taken the drive out of service.
+        match drives::out_of_service(&work.engine.pool, &name).await {
+            Ok(None) => {}
+            Ok(Some(_)) => continue,
+            Err(e) => return work.fail(e),
+        }
+        let Some((slot, need)) = work.next(false) else {
+            continue;
+        };
+        let stop = one_disc(&work, &drive, slot, need).await;
+        work.finish_optical();
+        if stop {
+            return;
+        }
+        if !work.engine.drive_pool.should_yield(&name, work.claim) {
+            held = Some(lease);
         }
     }
+}
+
+/// One optical slot on a drive this job holds. Returns whether the drive must leave the job.
+async fn one_disc(work: &Arc<Work>, drive: &Arc<dyn Burner>, slot: Slot, need: Need) -> bool {
+    let name = drive.info().name;
+    let attempts = match need {
+        Need::Done => return false,
+        Need::Verify(disc) => {
+            let outcome = verify_optical(work, drive, slot, *disc, 0).await;
+            return after_disc(work, &name, slot, 0, outcome).await;
+        }
+        Need::Write { attempts } => attempts,
+    };
+    if let Some(robot) = &work.engine.settings.autoloader {
+        if let Err(reason) = load(work, robot, &name).await {
+            work.unavailable(reason);
+            work.push(slot, Need::Write { attempts });
+            return true;
+        }
+    }
+    match burn_optical(work, drive, slot).await {
+        Ok(disc) => {
+            let outcome = verify_optical(work, drive, slot, disc, attempts).await;
+            after_disc(work, &name, slot, attempts, outcome).await
+        }
+        Err(BurnFailure::DriveGone(error)) => {
+            // Nothing was written; another drive may take the slot.
+            tracing::warn!(drive = %name, %error, "drive unavailable, leaving it out of this job");
+            work.unavailable(error.message);
+            work.push(slot, Need::Write { attempts });
+            unload_unwritten(work, &name).await;
+            true
+        }
+        Err(BurnFailure::Disc(error, disc_id)) => {
+            work.retry(slot, attempts + 1, &error);
+            let outcome = Outcome::Rejected(disc_id, error.message);
+            after_disc(work, &name, slot, attempts, outcome).await
+        }
+        Err(BurnFailure::Job(error)) => {
+            work.fail(error);
+            unload_unwritten(work, &name).await;
+            true
+        }
+    }
+}
+
+/// A blank the robot loaded but nothing was written to leaves the drive through the reject bin,
+/// so the drive is empty for the next disc.
+async fn unload_unwritten(work: &Work, drive: &str) {
+    if work.engine.settings.autoloader.is_some() {
+        let reason = "未写入 (not written)";
+        if let Err(e) = unload(&work.engine, drive, None, Some(reason)).await {
+            tracing::warn!(drive, %e, "could not unload an unwritten blank");
+        }
+    }
+}
+
+/// Puts a blank into the drive from an input bin.
+async fn load(work: &Work, robot: &Arc<dyn Autoloader>, drive: &str) -> Result<(), String> {
+    let pool = &work.engine.pool;
+    let about = About {
+        job_id: Some(work.job.id),
+        disc_id: None,
+    };
+    if let Err(e) = drives::set_state(pool, drive, DriveState::Loading, about, None).await {
+        work.fail(e);
+        return Err(format!("刻录机 {drive} 状态无法记录"));
+    }
+    let moved = {
+        let robot = Arc::clone(robot);
+        let drive = drive.to_string();
+        tokio::task::spawn_blocking(move || robot.load_blank(&drive)).await
+    };
+    let error = match moved {
+        Ok(Ok(_bin)) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("autoloader thread failed: {e}"),
+    };
+    let reason = format!("机械手无法向刻录机 {drive} 装入空白盘：{error}");
+    tracing::warn!(drive, %error, "autoloader could not load a blank");
+    let _ = drives::set_state(pool, drive, DriveState::Idle, about, Some(&reason)).await;
+    if let Err(e) = drives::alert(pool, "autoloader", "autoloader", &reason).await {
+        work.fail(e);
+    }
+    Err(reason)
+}
+
+/// How a disc ended on its drive.
+enum Outcome {
+    Verified(i64),
+    /// Rejected (its slot is already queued again), with the reason printed on it.
+    Rejected(i64, String),
+    /// The job failed; nothing to move.
+    Stopped,
+}
+
+/// After a disc: the robot moves it to the printer and the output or reject bin. Returns whether
+/// the drive must leave the job (the robot can no longer serve it).
+async fn after_disc(
+    work: &Arc<Work>,
+    drive: &str,
+    slot: Slot,
+    attempts: u32,
+    outcome: Outcome,
+) -> bool {
+    let (disc_id, rejected) = match &outcome {
+        Outcome::Verified(id) => (*id, None),
+        Outcome::Rejected(id, reason) => (*id, Some(reason.as_str())),
+        Outcome::Stopped => return true,
+    };
+    match unload(&work.engine, drive, Some(disc_id), rejected).await {
+        Ok(Unloaded::Done) => false,
+        Ok(Unloaded::Lost(reason)) => {
+            if rejected.is_none() {
+                // A verified disc that fell from the arm is no copy: rejected and made again.
+                let error = err!(Unavailable, "{reason}");
+                if let Err(e) = reject(&work.engine, disc_id, &reason).await {
+                    work.fail(e);
+                    return true;
+                }
+                work.writes_left.fetch_add(1, Ordering::SeqCst);
+                work.retry(slot, attempts + 1, &error);
+            }
+            false
+        }
+        Ok(Unloaded::Stuck(reason)) => {
+            work.unavailable(reason);
+            true
+        }
+        Err(e) => {
+            work.fail(e);
+            true
+        }
+    }
+}
+
+/// One call on the robot, run on a blocking thread.
+type ArmMove = Box<dyn FnOnce(&dyn Autoloader) -> Result<(), AutoloaderError> + Send>;
+
+/// What became of a disc the robot took out of its drive.
+enum Unloaded {
+    /// In the output or reject bin (or there is no robot).
+    Done,
+    /// Dropped on the way.
+    Lost(String),
+    /// The robot stopped (jam, full bin): the disc waits for an operator; an alert says where.
+    Stuck(String),
+}
+
+/// Prints a disc's face (or its REJECT face); a failure is an alert, never a reason to hold the
+/// disc back.
+async fn print_face(engine: &Engine, drive: &str, id: i64, rejected: Option<&str>) -> Result<()> {
+    if let Err(error) =
+        crate::labels::print_disc_face(&engine.pool, &engine.settings, &*engine.clock, id, rejected)
+            .await
+    {
+        tracing::warn!(disc_id = id, %error, "disc face not printed");
+        drives::alert(
+            &engine.pool,
+            "label",
+            drive,
+            &format!("光盘 {id} 的盘面未能打印：{}", error.message),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// With a robot: drive → printer → (face, or REJECT, printed) → output or reject bin, one disc
+/// at a time for all drives. Printing failures are alerts, not reasons to hold a disc back.
+async fn unload(
+    engine: &Engine,
+    drive: &str,
+    disc_id: Option<i64>,
+    rejected: Option<&str>,
+) -> Result<Unloaded> {
+    let Some(robot) = engine.settings.autoloader.clone() else {
+        // Without a robot the operator carries the disc to the printer: its face (or REJECT
+        // face) is queued at once, and disc printers hold a job until a disc is in the tray.
+        if let Some(id) = disc_id {
+            print_face(engine, drive, id, rejected).await?;
+        }
+        return Ok(Unloaded::Done);
+    };
+    let _arm = engine.drive_pool.arm.lock().await;
+    let step = |f: ArmMove| {
+        let robot = Arc::clone(&robot);
+        async move {
+            tokio::task::spawn_blocking(move || f(&*robot))
+                .await
+                .map_err(|e| err!(Internal, "autoloader thread failed: {e}"))
+        }
+    };
+    let what = match disc_id {
+        Some(id) => format!("光盘 {id}（刻录机 {drive}）"),
+        None => format!("刻录机 {drive} 中的光盘"),
+    };
+    let stuck = |error: AutoloaderError, place: String| async move {
+        let reason = format!("{what}停在{place}：{error}");
+        tracing::warn!(drive, %error, "autoloader stopped");
+        drives::alert(&engine.pool, "autoloader", "autoloader", &reason).await?;
+        Ok::<_, Error>(match error {
+            AutoloaderError::DiscDropped { .. } => {
+                Unloaded::Lost(format!("{what}被机械手掉落：{error}"))
+            }
+            _ => Unloaded::Stuck(reason),
+        })
+    };
+    let name = drive.to_string();
+    if let Err(error) = step(Box::new(move |r| r.drive_to_printer(&name))).await? {
+        return stuck(error, format!("刻录机 {drive}")).await;
+    }
+    if let Some(id) = disc_id {
+        print_face(engine, drive, id, rejected).await?;
+    }
+    let to_bin: ArmMove = if rejected.is_some() {
+        Box::new(|r| r.printer_to_reject())
+    } else {
+        Box::new(|r| r.printer_to_output())
+    };
+    if let Err(error) = step(to_bin).await? {
+        return stuck(error, "打印机".to_string()).await;
+    }
+    Ok(Unloaded::Done)
 }
 
 enum BurnFailure {
     /// The drive could not take a disc at all; nothing was written.
     DriveGone(Error),
-    /// The disc failed; it was rejected.
-    Disc(Error),
+    /// The disc failed; it was rejected (its id, for disk copies none).
+    Disc(Error, i64),
     /// The catalog failed; the job stops.
     Job(Error),
 }
@@ -435,6 +755,11 @@ async fn burn_optical(
     .await
     .map_err(Error::from)?
     .last_insert_rowid();
+    let about = About {
+        job_id: Some(work.job.id),
+        disc_id: Some(disc_id),
+    };
+    drives::set_state(&engine.pool, &info.name, DriveState::Recording, about, None).await?;
     let request = BurnRequest {
         volume_id: volume.volume_id.clone(),
         disc_name: format!(
@@ -507,6 +832,15 @@ async fn burn_optical(
                 .execute(&engine.pool)
                 .await
                 .map_err(Error::from)?;
+            // Not the drive's fault: it rests, uncounted.
+            drives::set_state(
+                &engine.pool,
+                &info.name,
+                DriveState::Idle,
+                about,
+                Some(&error.to_string()),
+            )
+            .await?;
             Err(BurnFailure::Job(err!(
                 FailedPrecondition,
                 "{}无法刻录（未写入任何数据）：{error}",
@@ -519,6 +853,14 @@ async fn burn_optical(
                 .execute(&engine.pool)
                 .await
                 .map_err(Error::from)?;
+            drives::set_state(
+                &engine.pool,
+                &info.name,
+                DriveState::Idle,
+                about,
+                Some(&reason),
+            )
+            .await?;
             Err(BurnFailure::DriveGone(err!(
                 Unavailable,
                 "刻录机 {drive} 不可用：{reason}"
@@ -528,8 +870,18 @@ async fn burn_optical(
             let error = Error::from(error);
             tracing::warn!(disc_id, %error, "burn failed; disc rejected");
             drive.discard(&BurnedDisc { location });
-            reject(engine, disc_id, &format!("刻录失败：{}", error.message)).await?;
-            Err(BurnFailure::Disc(error))
+            let reason = format!("刻录失败：{}", error.message);
+            reject(engine, disc_id, &reason).await?;
+            drives::disc_bad(
+                &engine.pool,
+                &info.name,
+                DriveState::RecordFailed,
+                about,
+                &reason,
+                engine.settings.config.burning.out_of_service_after,
+            )
+            .await?;
+            Err(BurnFailure::Disc(error, disc_id))
         }
     }
 }
@@ -555,29 +907,63 @@ fn expected(payload: Vec<PayloadFile>, tag_root: &Path) -> Result<Vec<Expected>>
     Ok(out)
 }
 
+/// Reads a written disc back; a mismatch rejects it and queues its slot again.
 async fn verify_optical(
     work: &Arc<Work>,
     drive: &Arc<dyn Burner>,
     slot: Slot,
     disc: DiscRow,
     attempts: u32,
-) {
+) -> Outcome {
+    let pool = &work.engine.pool;
+    let name = drive.info().name;
+    let about = About {
+        job_id: Some(work.job.id),
+        disc_id: Some(disc.id),
+    };
+    if let Err(e) = drives::set_state(pool, &name, DriveState::Verifying, about, None).await {
+        work.fail(e);
+        return Outcome::Stopped;
+    }
     let result = verify_optical_inner(work, drive, slot, &disc).await;
     match result {
-        Ok(()) => {}
-        Err(BurnFailure::Disc(error)) => {
+        Ok(()) => match drives::disc_good(pool, &name, about).await {
+            Ok(()) => Outcome::Verified(disc.id),
+            Err(e) => {
+                work.fail(e);
+                Outcome::Stopped
+            }
+        },
+        Err(BurnFailure::Disc(error, _)) => {
             tracing::warn!(disc_id = disc.id, %error, "read-back failed; disc rejected");
             drive.discard(&BurnedDisc {
                 location: PathBuf::from(&disc.location),
             });
-            if let Err(e) = reject(&work.engine, disc.id, &error.message).await {
+            let recorded = async {
+                reject(&work.engine, disc.id, &error.message).await?;
+                drives::disc_bad(
+                    pool,
+                    &name,
+                    DriveState::VerifyFailed,
+                    about,
+                    &error.message,
+                    work.engine.settings.config.burning.out_of_service_after,
+                )
+                .await
+            }
+            .await;
+            if let Err(e) = recorded {
                 work.fail(e);
-                return;
+                return Outcome::Stopped;
             }
             work.writes_left.fetch_add(1, Ordering::SeqCst);
             work.retry(slot, attempts + 1, &error);
+            Outcome::Rejected(disc.id, error.message)
         }
-        Err(BurnFailure::DriveGone(error)) | Err(BurnFailure::Job(error)) => work.fail(error),
+        Err(BurnFailure::DriveGone(error)) | Err(BurnFailure::Job(error)) => {
+            work.fail(error);
+            Outcome::Stopped
+        }
     }
 }
 
@@ -611,7 +997,7 @@ async fn verify_optical_inner(
             work.progress(&format!("{}已校验", slot.describe())).await;
             Ok(())
         }
-        Err(e) => Err(BurnFailure::Disc(e)),
+        Err(e) => Err(BurnFailure::Disc(e, disc.id)),
     }
 }
 
@@ -680,7 +1066,7 @@ async fn disk_worker(work: Arc<Work>) {
             Need::Verify(disc) => verify_disk(&work, slot, *disc, 0).await,
             Need::Write { attempts } => match write_disk(&work, slot).await {
                 Ok(disc) => verify_disk(&work, slot, disc, attempts).await,
-                Err(BurnFailure::Disc(error)) => work.retry(slot, attempts + 1, &error),
+                Err(BurnFailure::Disc(error, _)) => work.retry(slot, attempts + 1, &error),
                 Err(BurnFailure::DriveGone(error)) | Err(BurnFailure::Job(error)) => {
                     work.fail(error)
                 }
@@ -739,7 +1125,7 @@ async fn write_disk(work: &Arc<Work>, slot: Slot) -> Result<DiscRow, BurnFailure
         Err(error) => {
             let _ = std::fs::remove_dir_all(partial_dir(&final_dir));
             reject(engine, disc_id, &format!("写入硬盘失败：{}", error.message)).await?;
-            Err(BurnFailure::Disc(error))
+            Err(BurnFailure::Disc(error, disc_id))
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The job engine: a backup is a persisted job whose steps (collect → package → plan → burn →
 //! verify → record) each either finish and commit, or are redone after a crash.
 
+pub mod admission;
 mod copies;
+pub mod reread;
 mod steps;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,30 +22,36 @@ use crate::error::{Error, Result};
 use crate::package::plan;
 use crate::{bail, err};
 
+pub use admission::{
+    admission_order, check_priority, BackupOptions, JobOrigin, DEFAULT_PRIORITY, MAX_PRIORITY,
+};
+
 /// Runs backup jobs and owns the drives while they burn.
 pub struct Engine {
     pub pool: SqlitePool,
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
-    /// One lock per drive: a drive burns one disc at a time, whichever job asks.
-    drive_locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Hands each drive to one job at a time, by effective priority (`drives::arbiter`).
+    pub drive_pool: Arc<crate::drives::arbiter::DrivePool>,
     /// Jobs with a task running in this process.
     running: Mutex<HashSet<i64>>,
+    /// Held while admitting queued jobs, so two admissions never both see a free place.
+    admission: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
     pub fn new(pool: SqlitePool, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Arc<Engine> {
-        let drive_locks = settings
-            .drives
-            .iter()
-            .map(|d| (d.info().name, Arc::new(tokio::sync::Mutex::new(()))))
-            .collect();
+        let drive_pool = crate::drives::arbiter::DrivePool::new(
+            settings.config.jobs.ageing_minutes,
+            Arc::clone(&clock),
+        );
         Arc::new(Engine {
             pool,
             settings,
             clock,
-            drive_locks,
+            drive_pool,
             running: Mutex::new(HashSet::new()),
+            admission: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -51,27 +59,98 @@ impl Engine {
         rfc3339(self.clock.now())
     }
 
-    /// Whether a drive is burning right now (for the drives page).
-    pub fn drive_busy(&self, name: &str) -> bool {
-        self.drive_locks
-            .get(name)
-            .map(|l| l.try_lock().is_err())
-            .unwrap_or(false)
-    }
-
     /// After a restart: copies that were being written when the daemon died are rejected (a
     /// half-written disc is no copy), then every unfinished job is started again at its step.
     pub async fn resume(self: &Arc<Self>) -> Result<()> {
         copies::reject_interrupted(self).await?;
-        for job_id in catalog::unfinished_jobs(&self.pool).await? {
+        // Jobs a crash left running were admitted before it and go on at once; queued ones
+        // wait for admission like any other.
+        let running: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM jobs WHERE status = 'running' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        for (job_id,) in running {
             tracing::info!(job_id, "resuming unfinished job");
+            self.spawn(job_id);
+        }
+        self.admit().await
+    }
+
+    /// How many jobs may run at once (`[jobs] max_running`, default drives + 1).
+    fn max_running(&self) -> usize {
+        match self.settings.config.jobs.max_running {
+            Some(n) => n.max(1) as usize,
+            None => self.settings.drives.len() + 1,
+        }
+    }
+
+    /// Starts queued jobs, highest effective priority first (ties: the older job), while fewer
+    /// than `max_running` run. Called whenever a job is queued or one ends.
+    pub async fn admit(self: &Arc<Self>) -> Result<()> {
+        let _admitting = self.admission.lock().await;
+        let free = self.max_running().saturating_sub(self.running_count());
+        if free == 0 {
+            return Ok(());
+        }
+        let order = admission_order(
+            &self.pool,
+            self.clock.now(),
+            self.settings.config.jobs.ageing_minutes,
+        )
+        .await?;
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for job_id in order
+            .into_iter()
+            .filter(|id| !running.contains(id))
+            .take(free)
+        {
+            tracing::info!(job_id, "job admitted");
             self.spawn(job_id);
         }
         Ok(())
     }
 
+    fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// 一键备份: checks the project can be backed up and queues a job for it.
     pub async fn submit_backup(self: &Arc<Self>, number: &str) -> Result<Job> {
+        self.submit(number, BackupOptions::default()).await
+    }
+
+    /// `submit` for one project of a list (select-and-burn, batch import): a refusal (unknown
+    /// project, a job already running, no files) is that project's result, and only an internal
+    /// error stops the list.
+    pub async fn submit_for_list(
+        self: &Arc<Self>,
+        number: String,
+        options: BackupOptions,
+    ) -> Result<witness_schemas::schedule::BackupResult> {
+        use witness_schemas::schedule::BackupResult;
+        Ok(match self.submit(&number, options).await {
+            Ok(job) => BackupResult {
+                project: number,
+                job: Some(job),
+                error: None,
+            },
+            Err(e) if e.kind == crate::error::ErrorKind::Internal => return Err(e),
+            Err(e) => BackupResult {
+                project: number,
+                job: None,
+                error: Some(e.message),
+            },
+        })
+    }
+
+    /// Queues a backup job for a project with a priority and an origin; the job starts when
+    /// admission reaches it.
+    pub async fn submit(self: &Arc<Self>, number: &str, options: BackupOptions) -> Result<Job> {
+        let priority = check_priority(options.priority.unwrap_or(DEFAULT_PRIORITY))?;
         let project = catalog::project(&self.pool, number).await?;
         if project.file_count == 0 {
             bail!(FailedPrecondition, "项目 {number} 没有任何文件，无法备份 (a project with no files cannot be backed up)");
@@ -86,7 +165,12 @@ impl Engine {
             bail!(AlreadyExists, "项目 {number} 已有备份作业 {id} 在进行中");
         }
         let copies = &self.settings.config.copies;
-        let (medium, capacity) = if copies.optical > 0 {
+        // A batch row may ask for its own number of discs; disk copies follow the policy.
+        let optical = options
+            .copies_optical
+            .map(|n| n.clamp(0, 5) as u32)
+            .unwrap_or(copies.optical);
+        let (medium, capacity) = if optical > 0 {
             let smallest = self
                 .settings
                 .drives
@@ -103,7 +187,7 @@ impl Engine {
             sources.iter().map(|s| (s.rel_path.as_str(), s.size as u64)),
             capacity,
         );
-        let part_size = if copies.optical > 0 {
+        let part_size = if optical > 0 {
             plan::part_size(capacity, record)?
         } else {
             i64::MAX as u64
@@ -111,24 +195,40 @@ impl Engine {
         let now = self.now();
         let id = sqlx::query(
             "INSERT INTO jobs (project_id, status, step, message, medium, capacity, part_size, copies_optical,
-                copies_disk, package_uuid, created_at, updated_at)
-             VALUES (?, 'queued', 'collect', '排队中', ?, ?, ?, ?, ?, ?, ?, ?)",
+                copies_disk, package_uuid, created_at, updated_at, priority, origin, schedule_run_id)
+             VALUES (?, 'queued', 'collect', '排队中', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(project.id)
         .bind(&medium)
         .bind(capacity as i64)
         .bind(part_size as i64)
-        .bind(copies.optical as i64)
+        .bind(optical as i64)
         .bind(copies.disk as i64)
         .bind(new_package_id())
         .bind(&now)
         .bind(&now)
+        .bind(priority)
+        .bind(options.origin.as_str())
+        .bind(options.schedule_run_id)
         .execute(&self.pool)
-        .await?
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => err!(
+                AlreadyExists,
+                "本次定时运行已为项目 {number} 建立过作业 (this run already made a job for the project)"
+            ),
+            other => other.into(),
+        })?
         .last_insert_rowid();
         catalog::set_project_status(&self.pool, project.id, ProjectStatus::Archiving).await?;
-        tracing::info!(job_id = id, project = number, "backup job queued");
-        self.spawn(id);
+        tracing::info!(
+            job_id = id,
+            project = number,
+            priority,
+            origin = options.origin.as_str(),
+            "backup job queued"
+        );
+        self.admit().await?;
         Ok(catalog::job(&self.pool, id).await?.to_api())
     }
 
@@ -156,6 +256,10 @@ impl Engine {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&job_id);
+            // A place is free: the next queued job by effective priority may start.
+            if let Err(e) = engine.admit().await {
+                tracing::error!(%e, "admitting the next job failed");
+            }
         });
     }
 

@@ -431,6 +431,15 @@ pub(super) async fn record(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
         .bind(job.project_id)
         .execute(&mut *tx)
         .await?;
+    // The references to the archived evaluation videos go to the expert library with the
+    // archiving itself: same transaction, so neither exists without the other.
+    crate::integrations::expert_library::enqueue_archived_videos(
+        &mut tx,
+        job.id,
+        &job.project_number,
+        engine.clock.now(),
+    )
+    .await?;
     tx.commit().await?;
     if !engine.settings.config.archive.keep_staging {
         let dir = pkg::job_dir(&engine.data_dir(), job.id);

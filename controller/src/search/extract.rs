@@ -1,9 +1,12 @@
 //! Text of the documents a project holds: TXT/CSV/HTML/XML (UTF-8 or GB18030), DOCX (the XML
-//! inside the zip) and XLSX/XLS/ODS (calamine). PDF text is not extracted yet: PDFs are found
-//! by their file name and their project's words only.
+//! inside the zip), XLSX/XLS/ODS (calamine) and PDF (poppler's `pdftotext`, the extractor that
+//! copes with the CID fonts of Chinese PDFs). A scanned PDF has no text layer: it is found by its
+//! file name and its project's words only.
 
 use std::io::Read;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Files larger than this are indexed by name only: text extraction must never hold the
 /// daemon's memory hostage (a 2 GB "document" is a scan or a video in disguise).
@@ -27,6 +30,7 @@ pub fn extract_text(path: &Path, name: &str) -> Option<String> {
         "html" | "htm" => strip_tags(&decode(&std::fs::read(path).ok()?)),
         "docx" => docx_text(path)?,
         "xlsx" | "xlsm" | "xls" | "ods" => workbook_text(path)?,
+        "pdf" => pdf_text(path)?,
         _ => return None,
     };
     Some(text.chars().take(MAX_TEXT_CHARS).collect())
@@ -115,6 +119,59 @@ fn docx_text(path: &Path) -> Option<String> {
     Some(out)
 }
 
+/// How long `pdftotext` may take over one file: a malformed PDF must not stall indexing.
+const PDF_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The text layer of a PDF through `pdftotext` (poppler-utils), page by page.
+fn pdf_text(path: &Path) -> Option<String> {
+    let mut child = match Command::new("pdftotext")
+        .args(["-q", "-enc", "UTF-8"])
+        .arg(path)
+        .arg("-")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            tracing::warn!("PDF 文本无法提取：缺少 pdftotext (poppler-utils): {e}");
+            return None;
+        }
+    };
+    // Read on a thread so that a pdftotext stuck on a malformed file can be killed on time.
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = (&mut stdout)
+            .take(MAX_TEXT_CHARS as u64 * 4)
+            .read_to_end(&mut bytes);
+        // The rest is drained, not left in the pipe, so pdftotext never blocks on a full pipe.
+        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        bytes
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > PDF_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                tracing::warn!(path = %path.display(), "pdftotext took too long; PDF indexed by name only");
+                return None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => return None,
+        }
+    };
+    let bytes = reader.join().ok()?;
+    if !status.success() {
+        return None;
+    }
+    // Pages are separated by form feeds.
+    Some(String::from_utf8_lossy(&bytes).replace('\u{c}', "\n"))
+}
+
 /// Every non-empty cell of every sheet, a row per line.
 fn workbook_text(path: &Path) -> Option<String> {
     use calamine::Reader;
@@ -191,6 +248,43 @@ mod tests {
         workbook.save(&xlsx).unwrap();
         let text = extract_text(&xlsx, "开标记录表.xlsx").unwrap();
         assert!(text.contains("河南宏达建设工程有限公司\t1234567"), "{text}");
+        // Not a PDF at all: no text, no error.
         assert_eq!(extract_text(&xlsx, "扫描件.pdf"), None);
+    }
+
+    #[test]
+    fn pdf_text_layer_is_extracted() {
+        // A real Chinese PDF (CID fonts, as office suites write them), printed by Chromium.
+        let dir = tempfile::tempdir().unwrap();
+        let html = dir.path().join("bid.html");
+        std::fs::write(
+            &html,
+            "<meta charset=utf-8><p>评标报告 LKGC-2026-0318</p><p>推荐中标候选人：河南宏达建设工程有限公司</p>",
+        )
+        .unwrap();
+        let pdf = dir.path().join("评标报告.pdf");
+        let status = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-pdf-header-footer",
+            ])
+            .arg(format!("--print-to-pdf={}", pdf.display()))
+            .arg(format!("file://{}", html.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("chromium (installed by scripts/setup-debian.sh)");
+        assert!(status.success() && pdf.exists());
+        let text = extract_text(&pdf, "评标报告.pdf").unwrap();
+        assert!(text.contains("评标报告 LKGC-2026-0318"), "{text}");
+        assert!(text.contains("河南宏达建设工程有限公司"), "{text}");
+        // A truncated PDF yields no text rather than garbage or a hang.
+        let bytes = std::fs::read(&pdf).unwrap();
+        let cut = dir.path().join("cut.pdf");
+        std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+        let cut_text = extract_text(&cut, "cut.pdf").unwrap_or_default();
+        assert!(!cut_text.contains("河南宏达"), "{cut_text}");
     }
 }

@@ -11,7 +11,8 @@ use witness_schemas::search::ItemKind;
 use super::tokenize;
 
 /// Bumped whenever the schema or the tokenizers change: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: Han–ASCII pairs (`室2`) in the gram fields.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Body text is indexed whole but only this much is stored for snippets.
 const STORED_BODY_CHARS: usize = 20_000;

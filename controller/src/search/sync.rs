@@ -5,8 +5,8 @@
 //! The catalog has no columns for tenderer, agency, winning bidder or bidders yet; they are
 //! taken from the project's files: bidders from the `投标文件/NN-<投标人>/` folders, the others
 //! from lines like `招标人：…` in its documents. Video items take room and channel from the
-//! `评标录像/<房间>-<通道>.mp4` names; the catalog has no time windows yet. Experts do not exist
-//! in the catalog yet, so none are indexed.
+//! `评标录像/<房间>-<通道>.mp4` names; the catalog has no time windows yet. Experts come from
+//! the expert draws, by name and evaluation window only: their ID numbers never reach the index.
 
 use std::path::Path;
 
@@ -22,36 +22,30 @@ use crate::error::Result;
 /// A summary of the catalog that changes whenever anything the index shows changes: counts,
 /// largest ids and the latest change of projects, files, jobs and discs.
 pub async fn fingerprint(pool: &SqlitePool) -> Result<String> {
-    let row: (
-        i64,
-        i64,
-        String,
-        i64,
-        i64,
-        i64,
-        String,
-        i64,
-        i64,
-        String,
-        String,
-    ) = sqlx::query_as(
+    let (fingerprint,): (String,) = sqlx::query_as(
         "SELECT
-            (SELECT COUNT(*) FROM projects), (SELECT COALESCE(MAX(id), 0) FROM projects),
-            (SELECT COALESCE(group_concat(status || ':' || n), '') FROM
-                (SELECT status, COUNT(*) AS n FROM projects GROUP BY status ORDER BY status)),
-            (SELECT COUNT(*) FROM source_files), (SELECT COALESCE(MAX(id), 0) FROM source_files),
-            (SELECT COUNT(*) FROM jobs), (SELECT COALESCE(MAX(updated_at), '') FROM jobs),
-            (SELECT COUNT(*) FROM discs), (SELECT COALESCE(MAX(id), 0) FROM discs),
-            (SELECT COALESCE(group_concat(status || ':' || n), '') FROM
-                (SELECT status, COUNT(*) AS n FROM discs GROUP BY status ORDER BY status)),
-            (SELECT COALESCE(MAX(verified_at), '') FROM discs)",
+            'p' || (SELECT COUNT(*) FROM projects) || '/' || (SELECT COALESCE(MAX(id), 0) FROM projects)
+            || '/' || (SELECT COALESCE(group_concat(status || ':' || n), '') FROM
+                (SELECT status, COUNT(*) AS n FROM projects GROUP BY status ORDER BY status))
+            || ' f' || (SELECT COUNT(*) FROM source_files)
+            || '/' || (SELECT COALESCE(MAX(id), 0) FROM source_files)
+            || ' j' || (SELECT COUNT(*) FROM jobs) || '/' || (SELECT COALESCE(MAX(updated_at), '') FROM jobs)
+            || ' d' || (SELECT COUNT(*) FROM discs) || '/' || (SELECT COALESCE(MAX(id), 0) FROM discs)
+            || '/' || (SELECT COALESCE(group_concat(status || ':' || n), '') FROM
+                (SELECT status, COUNT(*) AS n FROM discs GROUP BY status ORDER BY status))
+            || '/' || (SELECT COALESCE(MAX(verified_at), '') FROM discs)
+            || ' e' || (SELECT COUNT(*) FROM expert_draws)
+            || '/' || (SELECT COALESCE(MAX(id), 0) FROM expert_draws)
+            || ' s' || (SELECT COUNT(*) FROM discs WHERE shelf <> '')
+            || '/' || (SELECT COALESCE(SUM(length(shelf) * id), 0) FROM discs)
+            || ' v' || (SELECT COUNT(*) FROM video_pulls WHERE status = 'done')
+            || '/' || (SELECT COALESCE(MAX(updated_at), '') FROM video_pulls)
+            || ' i' || (SELECT COUNT(*) FROM inspections)
+            || '/' || (SELECT COALESCE(MAX(finished_at), '') FROM inspections)",
     )
     .fetch_one(pool)
     .await?;
-    Ok(format!(
-        "p{}/{}/{} f{}/{} j{}/{} d{}/{}/{}/{}",
-        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10
-    ))
+    Ok(fingerprint)
 }
 
 pub async fn project_ids(pool: &SqlitePool) -> Result<Vec<i64>> {
@@ -78,6 +72,26 @@ pub struct ProjectData {
     pub project: ProjectRow,
     pub sources: Vec<SourceRow>,
     pub discs: Vec<witness_schemas::api::Disc>,
+    /// Finished video pulls by the source they became: rel_path → (pull id, room, channel,
+    /// window start, window end, gaps as JSON).
+    pub pulls: std::collections::HashMap<String, VideoPull>,
+    /// The latest finished re-read of each copy: disc id → (result, finished at).
+    pub inspections: std::collections::HashMap<i64, (String, String)>,
+    /// Experts drawn for the project: (draw id, name, window start, window end).
+    pub experts: Vec<(i64, String, String, String)>,
+}
+
+/// A finished pull of an NVR channel, as the search item of its video shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VideoPull {
+    pub id: i64,
+    pub rel_path: String,
+    pub room: String,
+    pub channel: i64,
+    pub label: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub gaps: String,
 }
 
 /// None when the project no longer exists (its items are then only removed).
@@ -90,6 +104,34 @@ pub async fn load(pool: &SqlitePool, project_id: i64) -> Result<Option<ProjectDa
     Ok(Some(ProjectData {
         sources: catalog::source_rows(pool, project_id).await?,
         discs: catalog::list_discs(pool, Some(project_id)).await?,
+        pulls: sqlx::query_as::<_, VideoPull>(
+            "SELECT id, rel_path, room, channel, label, window_start, window_end, gaps \
+             FROM video_pulls WHERE project_id = ? AND status = 'done' AND rel_path IS NOT NULL",
+        )
+        .bind(project_id)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|p| (p.rel_path.clone(), p))
+        .collect(),
+        inspections: sqlx::query_as::<_, (i64, String, String)>(
+            "SELECT i.disc_id, i.result, COALESCE(i.finished_at, '') FROM inspections i \
+             JOIN discs d ON d.id = i.disc_id JOIN jobs j ON j.id = d.job_id \
+             WHERE j.project_id = ? AND i.result IN ('passed', 'failed') ORDER BY i.id",
+        )
+        .bind(project_id)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|(disc, result, at)| (disc, (result, at)))
+        .collect(),
+        experts: sqlx::query_as(
+            "SELECT id, name, window_start, window_end FROM expert_draws \
+             WHERE project_id = ? ORDER BY window_start, id",
+        )
+        .bind(project_id)
+        .fetch_all(pool)
+        .await?,
         project,
     }))
 }
@@ -238,12 +280,39 @@ pub fn items(data: &ProjectData) -> Vec<ItemDoc> {
             ));
             body.push_str(&text);
         }
+        // A pulled video opens in the player at its window, which its text names.
+        let mut item_link = base.item_link.clone();
+        if let Some(pull) = data.pulls.get(&source.rel_path) {
+            let minute = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+            let gaps = serde_json::from_str::<Vec<serde_json::Value>>(&pull.gaps)
+                .map(|g| g.len())
+                .unwrap_or(0);
+            body.push_str(&format!(
+                "房间：{} 通道：{} {}\n录像时段：{} 至 {}，{}\n",
+                pull.room,
+                pull.channel,
+                pull.label,
+                minute(&pull.window_start),
+                minute(&pull.window_end),
+                if gaps == 0 {
+                    "无缺失".to_string()
+                } else {
+                    format!("缺失 {gaps} 段")
+                }
+            ));
+            item_link = format!(
+                "/video.html?project={}&pull={}&t=0",
+                url_segment(&project.number),
+                pull.id
+            );
+        }
         items.push(ItemDoc {
             id: format!("file:{}", source.id),
             kind: Some(item_kind(kind)),
             title: source.rel_path.clone(),
             body,
             codes: source.rel_path.clone(),
+            item_link,
             ..base.clone()
         });
     }
@@ -260,20 +329,47 @@ pub fn items(data: &ProjectData) -> Vec<ItemDoc> {
             ),
             CopyKind::Disk => (ItemKind::DiskCopy, format!("硬盘副本 {}", disc.volume_id)),
         };
+        // Where the archivist keeps it (shelf, cabinet, box), not the file it was written to.
+        let shelf = if disc.shelf.trim().is_empty() {
+            "未登记存放位置".to_string()
+        } else {
+            disc.shelf.clone()
+        };
+        let inspection = match data.inspections.get(&disc.id) {
+            Some((result, at)) => format!(
+                "复检：{} {}",
+                if result == "passed" {
+                    "通过"
+                } else {
+                    "未通过"
+                },
+                at.get(..10).unwrap_or(at)
+            ),
+            None => "复检：尚未复检".to_string(),
+        };
         items.push(ItemDoc {
             id: format!("disc:{}", disc.id),
             kind: Some(kind),
             title: label,
             body: format!(
-                "介质：{} 位置：{} 状态：{} 作业 {}",
+                "介质：{} 存放位置：{shelf} 状态：{} {inspection} 作业 {}",
                 disc.medium,
-                disc.location,
                 disc_status_zh(disc.status),
                 disc.job_id
             ),
             codes: format!("{} {}", disc.volume_id, disc.medium),
-            location: Some(disc.location.clone()),
+            location: Some(shelf),
             item_link: "/#/discs".to_string(),
+            ..base.clone()
+        });
+    }
+    for (id, name, start, end) in &data.experts {
+        let day = |t: &str| t.get(..16).unwrap_or(t).replace('T', " ");
+        items.push(ItemDoc {
+            id: format!("expert:{id}"),
+            kind: Some(ItemKind::Expert),
+            title: name.clone(),
+            body: format!("评标专家 {name}\n评标时间：{} 至 {}", day(start), day(end)),
             ..base.clone()
         });
     }

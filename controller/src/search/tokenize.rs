@@ -108,12 +108,14 @@ pub fn units(text: &str) -> Vec<Unit> {
     out
 }
 
-/// The grams a query word must find in sequence, as (relative position, gram): each Han run
-/// covered by bigrams (a lone Han character as itself), each ASCII word whole.
+/// The grams a query word must find in sequence, as (relative position, gram): each run of
+/// adjacent units covered by pair grams, a lone unit as itself.
 ///
-/// Bigrams that do not overlap cover a run as exactly as all of them (`河南宏达建设` is
-/// `河南@0 宏达@2 建设@4`; an odd run ends with one overlapping bigram), and a phrase of half the
+/// Pairs that do not overlap cover a run as exactly as all of them (`河南宏达建设` is
+/// `河南@0 宏达@2 建设@4`; an odd run ends with one overlapping pair), and a phrase of half the
 /// terms intersects half the posting lists: long names are the slowest queries otherwise.
+/// A digit next to a Han character pairs with it (`评标室2` is `评标@0 室2@2`): a lone `2` is in
+/// nearly every document, `室2` in few, and the phrase is walked over the rarest gram's list.
 pub fn query_grams(word: &str) -> Vec<(usize, String)> {
     let units = units(word);
     let Some(first) = units.first().map(|u| u.position) else {
@@ -122,23 +124,14 @@ pub fn query_grams(word: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < units.len() {
-        let unit = &units[i];
-        if !unit.han {
-            out.push((unit.position - first, unit.text.clone()));
-            i += 1;
-            continue;
-        }
-        // The Han run starting here: units adjacent in position.
+        // The run starting here: units adjacent in position.
         let mut end = i + 1;
-        while end < units.len()
-            && units[end].han
-            && units[end].position == units[end - 1].position + 1
-        {
+        while end < units.len() && units[end].position == units[end - 1].position + 1 {
             end += 1;
         }
         let run = &units[i..end];
         if run.len() == 1 {
-            out.push((unit.position - first, unit.text.clone()));
+            out.push((run[0].position - first, run[0].text.clone()));
         } else {
             let mut starts: Vec<usize> = (0..run.len() - 1).step_by(2).collect();
             if run.len() % 2 == 1 {
@@ -193,8 +186,10 @@ fn token(text: String, from: usize, to: usize, position: usize) -> Token {
     }
 }
 
-/// Han characters as 1-grams and 2-grams (both at the position of their first character),
-/// ASCII words whole: any substring of a Chinese name is a phrase of these grams.
+/// Units as 1-grams and adjacent units as 2-grams (both at the position of their first unit):
+/// Han characters one by one, ASCII words whole, so any substring of a Chinese name is a phrase
+/// of these grams. Adjacent units are a Han pair, or a Han character and the ASCII word it
+/// touches (two ASCII words are never adjacent: a separator lies between them).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GramTokenizer;
 
@@ -206,18 +201,13 @@ impl Tokenizer for GramTokenizer {
         let mut tokens = Vec::with_capacity(units.len() * 2);
         for (i, unit) in units.iter().enumerate() {
             tokens.push(token(unit.text.clone(), unit.from, unit.to, unit.position));
-            if unit.han {
-                if let Some(next) = units
-                    .get(i + 1)
-                    .filter(|n| n.han && n.position == unit.position + 1)
-                {
-                    tokens.push(token(
-                        format!("{}{}", unit.text, next.text),
-                        unit.from,
-                        next.to,
-                        unit.position,
-                    ));
-                }
+            if let Some(next) = units.get(i + 1).filter(|n| n.position == unit.position + 1) {
+                tokens.push(token(
+                    format!("{}{}", unit.text, next.text),
+                    unit.from,
+                    next.to,
+                    unit.position,
+                ));
             }
         }
         VecTokenStream::new(tokens)
@@ -316,7 +306,16 @@ mod tests {
         assert_eq!(
             texts(GramTokenizer, "兰考县 道路2019"),
             [
-                "兰@0", "兰考@0", "考@1", "考县@1", "县@2", "道@4", "道路@4", "路@5", "2019@6"
+                "兰@0",
+                "兰考@0",
+                "考@1",
+                "考县@1",
+                "县@2",
+                "道@4",
+                "道路@4",
+                "路@5",
+                "路2019@5",
+                "2019@6"
             ]
         );
         assert_eq!(query_grams("考县"), [(0, "考县".to_string())]);
@@ -324,9 +323,10 @@ mod tests {
             query_grams("兰考县"),
             [(0, "兰考".to_string()), (1, "考县".to_string())]
         );
+        assert_eq!(query_grams("2019年"), [(0, "2019年".to_string())]);
         assert_eq!(
-            query_grams("2019年"),
-            [(0, "2019".to_string()), (1, "年".to_string())]
+            query_grams("评标室2"),
+            [(0, "评标".to_string()), (2, "室2".to_string())]
         );
         assert_eq!(query_grams("ＬＫＧＣ"), [(0, "lkgc".to_string())]);
         let grams: Vec<(usize, String)> = ["河南@0", "宏达@2", "建设@4", "设有@5"]

@@ -1,8 +1,6 @@
 //! HTTP routes of search: `GET /api/search`, `POST /api/search/reindex`, and the search page.
 
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
@@ -36,8 +34,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/search", get(search))
         .route("/api/search/reindex", post(reindex))
-        .route("/search.html", get(search_html))
-        .route("/search.js", get(search_js))
 }
 
 fn service(engine: &AppState) -> Result<std::sync::Arc<SearchService>> {
@@ -64,18 +60,4 @@ async fn reindex(State(engine): State<AppState>) -> Result<Json<ReindexReport>> 
         "search index rebuilt on request"
     );
     Ok(Json(report))
-}
-
-async fn search_html() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../../../web/search.html"),
-    )
-}
-
-async fn search_js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../../web/search.js"),
-    )
 }

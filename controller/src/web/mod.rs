@@ -2,6 +2,7 @@
 //! embedded web UI. Only this module knows HTTP.
 
 mod account;
+mod assets;
 mod error;
 pub mod guard;
 
@@ -17,9 +18,10 @@ use axum::{middleware, Extension, Json, Router};
 use tokio::io::AsyncWriteExt;
 use utoipa::OpenApi;
 use witness_schemas::api::{
-    AddSources, ApiError, Category, CopyKind, Disc, DiscStatus, Drive, Job, JobStatus, JobStep,
+    AddSources, ApiError, Category, CopyKind, Disc, DiscStatus, Job, JobStatus, JobStep,
     NewProject, Project, ProjectDetail, ProjectStatus, SourceFile, SourceKind,
 };
+use witness_schemas::schedule::BackupRequest;
 
 use crate::error::{io_error, Error, Result};
 use crate::jobs::Engine;
@@ -45,7 +47,6 @@ pub type AppState = Arc<Engine>;
         list_jobs,
         get_job,
         list_discs,
-        list_drives,
         account::login,
         account::logout,
         account::session,
@@ -73,7 +74,6 @@ pub type AppState = Arc<Engine>;
         Disc,
         DiscStatus,
         CopyKind,
-        Drive,
         ApiError,
         witness_schemas::auth::Role,
         witness_schemas::auth::LoginRequest,
@@ -135,9 +135,14 @@ pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
         .route("/api/jobs", get(list_jobs))
         .route("/api/jobs/{id}", get(get_job))
         .route("/api/discs", get(list_discs))
-        .route("/api/drives", get(list_drives))
+        .merge(crate::drives::web::routes())
         .merge(crate::clearing::web::routes())
         .merge(crate::search::web::routes())
+        .merge(crate::schedule::web::routes())
+        .merge(crate::batch::web::routes())
+        .merge(crate::reinspect::web::routes())
+        .merge(crate::labels::web::routes())
+        .merge(crate::video::web::routes())
         .route("/api/login", post(account::login))
         .route("/api/logout", post(account::logout))
         .route("/api/session", get(account::session))
@@ -160,19 +165,16 @@ pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
                 .put(api_not_found)
                 .delete(api_not_found),
         )
-        .route("/", get(index))
-        .route("/app.js", get(app_js))
-        .route("/clearing.html", get(clearing_html))
-        .route("/clearing.js", get(clearing_js))
-        .route("/style.css", get(style_css))
+        .merge(assets::routes())
         .merge(crate::gates::web::routes())
+        .merge(crate::integrations::web::routes())
         .route_layer(middleware::from_fn_with_state(guard_state, guard::guard))
         .layer(Extension(auth))
         .with_state(engine)
 }
 
 /// JSON bodies whose rejections (malformed JSON, wrong types) come back as our ApiError.
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
@@ -202,47 +204,19 @@ async fn openapi() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::clearing::web::ClearingApiDoc::openapi());
     doc.merge(crate::search::web::SearchApiDoc::openapi());
+    doc.merge(crate::schedule::web::ScheduleApiDoc::openapi());
+    doc.merge(crate::batch::web::BatchApiDoc::openapi());
+    doc.merge(crate::reinspect::web::ReinspectApiDoc::openapi());
+    doc.merge(crate::labels::web::LabelsApiDoc::openapi());
     doc.merge(crate::gates::web::GatesApiDoc::openapi());
+    doc.merge(crate::integrations::web::IntegrationsApiDoc::openapi());
+    doc.merge(crate::drives::web::DrivesApiDoc::openapi());
+    doc.merge(crate::video::web::VideoApiDoc::openapi());
     Json(doc)
 }
 
 async fn api_not_found() -> Error {
     err!(NotFound, "没有这个接口 (no such API route)")
-}
-
-async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../../../web/index.html"),
-    )
-}
-
-async fn app_js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../../web/app.js"),
-    )
-}
-
-async fn clearing_html() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../../../web/clearing.html"),
-    )
-}
-
-async fn clearing_js() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../../web/clearing.js"),
-    )
-}
-
-async fn style_css() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../../web/style.css"),
-    )
 }
 
 #[utoipa::path(get, path = "/api/projects", responses((status = 200, body = [Project])))]
@@ -408,9 +382,25 @@ async fn write_body(body: Body, path: &std::path::Path, limit: u64) -> Result<u6
 }
 
 #[utoipa::path(post, path = "/api/projects/{number}/backup", params(("number" = String, Path, description = "项目编号")),
+    request_body(content = Option<BackupRequest>, description = "可选：优先级 0–9"),
     responses((status = 202, body = Job), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
-async fn backup(State(engine): State<AppState>, Path(number): Path<String>) -> Result<Response> {
-    let job = engine.submit_backup(&number).await?;
+async fn backup(
+    State(engine): State<AppState>,
+    Path(number): Path<String>,
+    request: Request,
+) -> Result<Response> {
+    // The body is optional: without a Content-Type it is a normal-priority backup (the UI's
+    // 一键备份); with one it must be JSON `{"priority": 0..9}`.
+    let options = if request.headers().contains_key(header::CONTENT_TYPE) {
+        let JsonBody(body) = JsonBody::<BackupRequest>::from_request(request, &()).await?;
+        crate::jobs::BackupOptions {
+            priority: body.priority,
+            ..Default::default()
+        }
+    } else {
+        crate::jobs::BackupOptions::default()
+    };
+    let job = engine.submit(&number, options).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -431,31 +421,4 @@ async fn get_job(State(engine): State<AppState>, Path(id): Path<String>) -> Resu
 #[utoipa::path(get, path = "/api/discs", responses((status = 200, body = [Disc])))]
 async fn list_discs(State(engine): State<AppState>) -> Result<Json<Vec<Disc>>> {
     Ok(Json(catalog::list_discs(&engine.pool, None).await?))
-}
-
-#[utoipa::path(get, path = "/api/drives", responses((status = 200, body = [Drive])))]
-async fn list_drives(State(engine): State<AppState>) -> Result<Json<Vec<Drive>>> {
-    Ok(Json(
-        engine
-            .settings
-            .drives
-            .iter()
-            .map(|d| {
-                let info = d.info();
-                Drive {
-                    state: if engine.drive_busy(&info.name) {
-                        "busy"
-                    } else {
-                        "idle"
-                    }
-                    .to_string(),
-                    name: info.name,
-                    kind: info.kind.to_string(),
-                    medium: info.medium,
-                    capacity_bytes: info.capacity_bytes as i64,
-                    device: info.device.display().to_string(),
-                }
-            })
-            .collect(),
-    ))
 }

@@ -62,7 +62,7 @@ pub struct Simulator {
     running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
-fn open_pty() -> io::Result<(File, File, PathBuf)> {
+pub(crate) fn open_pty() -> io::Result<(File, File, PathBuf)> {
     let mut master = -1;
     let mut slave = -1;
     // SAFETY: openpty writes two descriptors into the given ints; name, termios and window size

@@ -25,7 +25,8 @@ usage: bench_search [--docs N] [--dir PATH] [--rounds N] [--per-query] [--reuse]
   --dir PATH   work folder for both indexes (default: target/bench-search)
   --rounds N   times each query runs on each engine (default 10)
   --per-query  also print each query's median latency and number of hits on both engines
-  --reuse      keep both indexes of an earlier run with the same --docs (query changes only)";
+  --reuse      keep both indexes of an earlier run with the same --docs (query changes only)
+  --query Q    time only this query (repeatable), e.g. to study a slow one with --reuse";
 
 /// xorshift64*: deterministic, so every run indexes the same archive.
 struct Rng(u64);
@@ -310,6 +311,9 @@ fn contains_word(doc: &ItemDoc, word: &str) -> bool {
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
 }
@@ -324,6 +328,7 @@ struct Args {
     rounds: usize,
     per_query: bool,
     reuse: bool,
+    only: Vec<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -333,6 +338,7 @@ fn parse_args() -> anyhow::Result<Args> {
         rounds: 10,
         per_query: false,
         reuse: false,
+        only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -346,6 +352,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rounds" => args.rounds = value()?.parse()?,
             "--per-query" => args.per_query = true,
             "--reuse" => args.reuse = true,
+            "--query" => args.only.push(value()?),
             _ => bail!("unknown argument {arg}\n{USAGE}"),
         }
     }
@@ -434,11 +441,15 @@ async fn main() -> anyhow::Result<()> {
     // Three tantivy requests per query: the search page's first request (top 20, total,
     // marked snippets; `facets=false`), its second one (total and the four facets, no hits;
     // `limit=0`), and both in one (`GET /api/search` with no options).
-    let queries: Vec<&str> = TWO_CHAR_QUERIES
-        .iter()
-        .chain(OTHER_QUERIES)
-        .copied()
-        .collect();
+    let queries: Vec<&str> = if args.only.is_empty() {
+        TWO_CHAR_QUERIES
+            .iter()
+            .chain(OTHER_QUERIES)
+            .copied()
+            .collect()
+    } else {
+        args.only.iter().map(String::as_str).collect()
+    };
     let variants: [(&str, Option<usize>, Option<bool>); 3] = [
         (
             "tantivy, page (top 20 + total + snippets, facets=false)",
@@ -529,7 +540,13 @@ async fn main() -> anyhow::Result<()> {
     for (v, name) in names.iter().enumerate() {
         let mut all = times[v].clone();
         all.sort();
-        let mut other: Vec<Duration> = (TWO_CHAR_QUERIES.len()..queries.len())
+        // With --query the fixed set's split does not apply: "answerable" is then empty (0).
+        let first_other = if args.only.is_empty() {
+            TWO_CHAR_QUERIES.len()
+        } else {
+            queries.len()
+        };
+        let mut other: Vec<Duration> = (first_other..queries.len())
             .flat_map(|i| of_query(&times[v], i))
             .collect();
         other.sort();
