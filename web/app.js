@@ -812,6 +812,12 @@ function discTable(discs, withProject) {
         class: `disc-status badge badge-disc-${d.status}`, dataset: { status: d.status },
       }, label(DISC_STATUS_LABELS, d.status)),
       d.verified_at ? el('div', { class: 'muted small' }, formatTime(d.verified_at)) : null,
+      d.inspection_result === 'failed'
+        ? el('div', { class: 'disc-error inspection-failed' }, `复检未通过（${formatTime(d.inspected_at)}），须重新刻录（见复检页）`)
+        : null,
+      d.inspection_result === 'passed'
+        ? el('div', { class: 'muted small inspection-passed' }, `复检通过 ${formatTime(d.inspected_at)}`)
+        : null,
       d.error ? el('div', { class: 'disc-error' }, d.error) : null),
     el('td', { class: 'num nowrap muted' }, `#${d.job_id}`),
     el('td', { class: 'nowrap' }, d.kind === 'optical' ? faceCell(d) : '—')));

@@ -658,6 +658,9 @@ pub struct DiscRow {
     pub created_at: String,
     pub verified_at: Option<String>,
     pub shelf: String,
+    /// The latest finished re-read: `passed` or `failed`, and when.
+    pub inspection_result: Option<String>,
+    pub inspected_at: Option<String>,
 }
 
 impl DiscRow {
@@ -688,13 +691,19 @@ impl DiscRow {
             created_at: self.created_at.clone(),
             verified_at: self.verified_at.clone(),
             shelf: self.shelf.clone(),
+            inspection_result: self.inspection_result.clone(),
+            inspected_at: self.inspected_at.clone(),
         }
     }
 }
 
 pub const DISC_SELECT: &str = "SELECT d.id, d.job_id, p.number AS project_number, d.kind, d.set_index, d.set_count,
         d.copy_index, d.medium, d.target, d.location, d.volume_id, d.bytes, d.status, d.error, d.created_at,
-        d.verified_at, d.shelf
+        d.verified_at, d.shelf,
+        (SELECT i.result FROM inspections i WHERE i.disc_id = d.id AND i.result IN ('passed', 'failed')
+            ORDER BY i.id DESC LIMIT 1) AS inspection_result,
+        (SELECT i.finished_at FROM inspections i WHERE i.disc_id = d.id AND i.result IN ('passed', 'failed')
+            ORDER BY i.id DESC LIMIT 1) AS inspected_at
     FROM discs d JOIN jobs j ON j.id = d.job_id JOIN projects p ON p.id = j.project_id";
 
 pub async fn list_discs(pool: &SqlitePool, project_id: Option<i64>) -> Result<Vec<Disc>> {

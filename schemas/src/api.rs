@@ -237,6 +237,12 @@ pub struct Disc {
     /// Where the copy is kept (shelf / cabinet / box), set by the archivist.
     #[serde(default)]
     pub shelf: String,
+    /// The latest finished re-inspection (复检): `passed` or `failed` (a failed copy stays
+    /// `verified` until its re-burn made a new one, but is no longer to be trusted).
+    #[serde(default)]
+    pub inspection_result: Option<String>,
+    #[serde(default)]
+    pub inspected_at: Option<String>,
 }
 
 /// A project with everything the catalog knows about it.

@@ -152,8 +152,19 @@ async fn a_disc_that_lost_a_byte_fails_its_reinspection_and_is_reburned() -> Res
         job.status == JobStatus::Succeeded && job.origin == "reburn" && job.priority == 8,
         "{job:?}"
     );
-    let fresh = verified_optical(&client.discs().await?, reburn)?;
+    let discs = client.discs().await?;
+    let fresh = verified_optical(&discs, reburn)?;
     ensure!(fresh.project_number == "FJ-2026-001");
+    // The disc list tells the failed copy from the sound ones.
+    let old_disc = discs
+        .iter()
+        .find(|d| d.id == disc.id)
+        .context("old disc listed")?;
+    ensure!(
+        old_disc.inspection_result.as_deref() == Some("failed") && old_disc.inspected_at.is_some(),
+        "{old_disc:?}"
+    );
+    ensure!(fresh.inspection_result.is_none(), "{fresh:?}");
     let (ok, out, err) = daemon.cli(&["disc", "inspect", &fresh.id.to_string()]);
     ensure!(ok, "the re-burned disc failed: {out}{err}");
 

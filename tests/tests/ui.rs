@@ -799,6 +799,18 @@ async fn schedules_batch_select_and_burn_and_reinspection_pages() -> Result<()> 
         "{notice}"
     );
     assert_eq!(browser.eval(BANNER).await?, json!(""));
+    // The disc list shows the re-read with the copy.
+    browser.goto(&format!("{}/#/discs", daemon.url)).await?;
+    let shown = browser
+        .wait_for(
+            "(() => { const p = document.querySelector('.disc-table .inspection-passed');              return p && p.textContent; })()",
+            Duration::from_secs(15),
+        )
+        .await?;
+    assert!(
+        shown.as_str().unwrap_or_default().starts_with("复检通过"),
+        "{shown}"
+    );
     Ok(())
 }
 

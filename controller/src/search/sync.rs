@@ -75,8 +75,6 @@ pub struct ProjectData {
     /// Finished video pulls by the source they became: rel_path → (pull id, room, channel,
     /// window start, window end, gaps as JSON).
     pub pulls: std::collections::HashMap<String, VideoPull>,
-    /// The latest finished re-read of each copy: disc id → (result, finished at).
-    pub inspections: std::collections::HashMap<i64, (String, String)>,
     /// Experts drawn for the project: (draw id, name, window start, window end).
     pub experts: Vec<(i64, String, String, String)>,
 }
@@ -113,17 +111,6 @@ pub async fn load(pool: &SqlitePool, project_id: i64) -> Result<Option<ProjectDa
         .await?
         .into_iter()
         .map(|p| (p.rel_path.clone(), p))
-        .collect(),
-        inspections: sqlx::query_as::<_, (i64, String, String)>(
-            "SELECT i.disc_id, i.result, COALESCE(i.finished_at, '') FROM inspections i \
-             JOIN discs d ON d.id = i.disc_id JOIN jobs j ON j.id = d.job_id \
-             WHERE j.project_id = ? AND i.result IN ('passed', 'failed') ORDER BY i.id",
-        )
-        .bind(project_id)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(disc, result, at)| (disc, (result, at)))
         .collect(),
         experts: sqlx::query_as(
             "SELECT id, name, window_start, window_end FROM expert_draws \
@@ -335,17 +322,20 @@ pub fn items(data: &ProjectData) -> Vec<ItemDoc> {
         } else {
             disc.shelf.clone()
         };
-        let inspection = match data.inspections.get(&disc.id) {
-            Some((result, at)) => format!(
-                "复检：{} {}",
-                if result == "passed" {
-                    "通过"
-                } else {
-                    "未通过"
-                },
-                at.get(..10).unwrap_or(at)
-            ),
-            None => "复检：尚未复检".to_string(),
+        let inspection = match (&disc.inspection_result, &disc.inspected_at) {
+            (Some(result), at) => {
+                let at = at.as_deref().unwrap_or_default();
+                format!(
+                    "复检：{} {}",
+                    if result == "passed" {
+                        "通过"
+                    } else {
+                        "未通过"
+                    },
+                    at.get(..10).unwrap_or(at)
+                )
+            }
+            (None, _) => "复检：尚未复检".to_string(),
         };
         items.push(ItemDoc {
             id: format!("disc:{}", disc.id),
