@@ -185,8 +185,13 @@ async fn a_failing_drive_loses_nothing_its_volumes_go_to_the_others() -> Result<
             .iter()
             .filter(|d| d.status == DiscStatus::Rejected)
             .collect();
-        // The bad drive got a disc, failed it, got another, failed it, and was taken out.
-        ensure!(rejected.len() == 2, "rejected discs: {rejected:#?}");
+        // The bad drive got a disc and failed it; whether it gets a second one (and is then
+        // taken out after two failures in a row) depends on whether the good drives have
+        // taken every remaining volume by the time it is free again.
+        ensure!(
+            (1..=2).contains(&rejected.len()),
+            "rejected discs: {rejected:#?}"
+        );
         for disc in &rejected {
             ensure!(disc.target == "bad", "{disc:#?}");
             let error = disc.error.as_deref().unwrap_or_default();
@@ -234,8 +239,15 @@ async fn a_failing_drive_loses_nothing_its_volumes_go_to_the_others() -> Result<
 
         let listed: Vec<Drive> = client.get_json("/api/drives").await?;
         let bad = drive(&listed, "bad")?;
+        let expected_state = if rejected.len() == 2 {
+            "out_of_service"
+        } else {
+            "record_failed"
+        };
         ensure!(
-            bad.state == "out_of_service" && bad.bad_discs == 2 && bad.good_discs == 0,
+            bad.state == expected_state
+                && bad.bad_discs == rejected.len() as i64
+                && bad.good_discs == 0,
             "{bad:#?}"
         );
         Ok(())
