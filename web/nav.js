@@ -1,10 +1,39 @@
 'use strict';
-/* The one site header. Every page has
+/* The one site header and alert banners. Every page has
      <header class="site-header" data-page="gates"></header>
-   followed by <script src="/nav.js"></script>, and this draws the brand and the navigation
-   into it, so that the pages' menus cannot drift apart. Links for some roles only
+     <div class="container">
+       <script src="/nav.js"></script>
+   and this draws the brand and the navigation into the header, and the error banner
+   (#error-banner, role=alert, #error-text, #error-close) and the notice banner (#notice-banner,
+   #notice-text) where the script stands, so that the pages cannot drift apart. Links for some roles only
    (data-roles) stay hidden until the page learns who is logged in: the single-page app
    (app.js) shows them from its session; other pages ask /api/session once. */
+(function drawBanners() {
+  const here = document.currentScript;
+  if (!here) return;
+  const banner = (id, className, role, textId) => {
+    const box = document.createElement('div');
+    box.id = id;
+    box.className = `banner ${className}`;
+    box.setAttribute('role', role);
+    box.hidden = true;
+    const text = document.createElement('span');
+    text.className = 'banner-text';
+    text.id = textId;
+    box.append(text);
+    return box;
+  };
+  const error = banner('error-banner', 'banner-error', 'alert', 'error-text');
+  const close = document.createElement('button');
+  close.type = 'button';
+  close.className = 'banner-close';
+  close.id = 'error-close';
+  close.setAttribute('aria-label', '关闭');
+  close.textContent = '×';
+  error.append(close);
+  here.before(error, banner('notice-banner', 'banner-notice', 'status', 'notice-text'));
+}());
+
 (function drawSiteHeader() {
   const LINKS = [
     ['projects', '/#/', '项目'],
