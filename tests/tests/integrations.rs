@@ -188,6 +188,52 @@ async fn states(pool: &SqlitePool) -> Vec<(String, String, String)> {
         .unwrap()
 }
 
+/// A daemon configured for the stand-in (plus `extra` lines of `[integrations.expert_library]`)
+/// holding the sample project, with its trade codes when `codes`.
+async fn daemon_with_project(
+    dir: &std::path::Path,
+    standin: &StandIn,
+    extra: &str,
+    codes: bool,
+) -> Daemon {
+    let config_path = dir.join("witness.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[integrations.expert_library]\nbase_url = \"{}\"\nplatform_code = \"HNLK001\"\n{extra}",
+            standin.url()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&dir.join("data"), Some(&config_path))
+        .await
+        .unwrap();
+    let client = daemon.client();
+    client
+        .add_project(&NewProject {
+            number: PROJECT.to_string(),
+            name: "兰考县城区道路改造工程施工".to_string(),
+            category: Category::Construction,
+            opening: "2026-03-18T09:30:00+08:00".to_string(),
+        })
+        .await
+        .unwrap();
+    if codes {
+        let _: TradeCodes = client
+            .send_json(
+                reqwest::Method::PUT,
+                &format!("/api/projects/{PROJECT}/trade-codes"),
+                &TradeCodes {
+                    unified_deal_code: DEAL_CODE.to_string(),
+                    bid_section_code: SECTION.to_string(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    daemon
+}
+
 fn common_fields(payload: &Value) {
     assert_eq!(payload["PLATFORM_CODE"], "HNLK001");
     assert_eq!(payload["TENDER_PROJECT_CODE"], PROJECT);
@@ -688,41 +734,12 @@ async fn kill_9_while_delivering_loses_nothing_and_duplicates_at_most_the_one_in
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("expert-library.token");
     std::fs::write(&token_file, "s3cret-token-for-tests\n").unwrap();
-    let config_path = dir.path().join("witness.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.expert_library]\nbase_url = \"{}\"\nplatform_code = \"HNLK001\"\ntoken_file = \"{}\"\n\
-             backoff_initial_seconds = 1\nbackoff_max_seconds = 1\ntimeout_seconds = 5\n",
-            standin.url(),
-            token_file.display()
-        ),
-    )
-    .unwrap();
-    let mut daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
+    let extra = format!(
+        "token_file = \"{}\"\nbackoff_initial_seconds = 1\nbackoff_max_seconds = 1\ntimeout_seconds = 5\n",
+        token_file.display()
+    );
+    let mut daemon = daemon_with_project(dir.path(), &standin, &extra, true).await;
     let client = daemon.client();
-    client
-        .add_project(&NewProject {
-            number: PROJECT.to_string(),
-            name: "兰考县城区道路改造工程施工".to_string(),
-            category: Category::Construction,
-            opening: "2026-03-18T09:30:00+08:00".to_string(),
-        })
-        .await
-        .unwrap();
-    let _: TradeCodes = client
-        .send_json(
-            reqwest::Method::PUT,
-            &format!("/api/projects/{PROJECT}/trade-codes"),
-            &TradeCodes {
-                unified_deal_code: DEAL_CODE.to_string(),
-                bid_section_code: SECTION.to_string(),
-            },
-        )
-        .await
-        .unwrap();
     let n = 60;
     for i in 0..n {
         let record = records().swap_remove(i % 4);
@@ -837,28 +854,9 @@ async fn the_integrations_page_shows_dead_letters_and_retries_them() {
     use witness_tests::browser::Browser;
     let standin = StandIn::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("witness.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.expert_library]\nbase_url = \"{}\"\nplatform_code = \"HNLK001\"\n",
-            standin.url()
-        ),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
+    // The trade codes are entered through the page's form below.
+    let daemon = daemon_with_project(dir.path(), &standin, "", false).await;
     let client = daemon.client();
-    client
-        .add_project(&NewProject {
-            number: PROJECT.to_string(),
-            name: "兰考县城区道路改造工程施工".to_string(),
-            category: Category::Construction,
-            opening: "2026-03-18T09:30:00+08:00".to_string(),
-        })
-        .await
-        .unwrap();
     let _: Value = client
         .send_json(
             reqwest::Method::POST,
@@ -959,39 +957,7 @@ async fn the_integrations_page_shows_dead_letters_and_retries_them() {
 async fn archiving_a_project_sends_its_video_references() {
     let standin = StandIn::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("witness.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.expert_library]\nbase_url = \"{}\"\nplatform_code = \"HNLK001\"\n",
-            standin.url()
-        ),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
-    let client = daemon.client();
-    client
-        .add_project(&NewProject {
-            number: PROJECT.to_string(),
-            name: "兰考县城区道路改造工程施工".to_string(),
-            category: Category::Construction,
-            opening: "2026-03-18T09:30:00+08:00".to_string(),
-        })
-        .await
-        .unwrap();
-    let _: TradeCodes = client
-        .send_json(
-            reqwest::Method::PUT,
-            &format!("/api/projects/{PROJECT}/trade-codes"),
-            &TradeCodes {
-                unified_deal_code: DEAL_CODE.to_string(),
-                bid_section_code: SECTION.to_string(),
-            },
-        )
-        .await
-        .unwrap();
+    let daemon = daemon_with_project(dir.path(), &standin, "", true).await;
     let video: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let local = dir.path().join("a.mp4");
     std::fs::write(&local, &video).unwrap();
