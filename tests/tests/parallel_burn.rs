@@ -288,7 +288,9 @@ async fn a_drive_failing_twice_is_out_of_service_until_an_admin_returns_it() -> 
     let result = async {
         let client = daemon.client();
         let first = tmp.path().join("p1");
-        write_sources(&first, 4, FILE, 3)?;
+        // Eight volumes: the good drive cannot take them all while the bad one fails its first
+        // disc, so the bad drive surely gets (and fails) a second one.
+        write_sources(&first, 8, FILE, 3)?;
         add_project(&client, "OOS-2026-0001", &first).await?;
         backup(&client, "OOS-2026-0001").await?;
 
