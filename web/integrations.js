@@ -73,7 +73,93 @@ function messageTable(messages, withRetry) {
   return table;
 }
 
+const DELIVERY_STATES = {
+  DELIVRD: '已送达', UNDELIV: '无法送达', EXPIRED: '已过期', REJECTD: '被拒绝', DELETED: '已删除',
+  UNKNOWN: '状态未知', ACCEPTD: '已受理', ENROUTE: '投递中',
+};
+
+// SMS the gateway accepted but whose delivery report (回执) says the handset did not get them.
+// They are not resent by themselves: an admin resends one as a new message.
+function deliveryTable(reports) {
+  const table = node('table', null, 'table');
+  const head = node('tr');
+  for (const h of ['编号', '项目', '类型', '投标人', '手机', '回执', '原因', '回执时间', '']) head.append(node('th', h));
+  table.append(node('thead'));
+  table.tHead.append(head);
+  const body = node('tbody');
+  for (const r of reports) {
+    const row = node('tr');
+    row.append(node('td', r.id), node('td', r.project_number || '—'), node('td', EXCHANGES[r.exchange] || r.exchange),
+      node('td', r.bidder || '—'), node('td', r.phone || '—'),
+      node('td', `${DELIVERY_STATES[r.delivery_state] || r.delivery_state}（${r.delivery_state}）`, 'fault-ours'),
+      node('td', r.delivery_error || '—'), node('td', time(r.delivery_reported_at)));
+    const action = node('td');
+    if (r.resent_as) {
+      action.append(node('span', `已重发为消息 ${r.resent_as}`, 'muted'));
+    } else if (role === 'admin') {
+      const button = node('button', '人工重发', 'btn');
+      button.type = 'button';
+      button.addEventListener('click', guarded(async () => {
+        if (!window.confirm(`网关已接收消息 ${r.id}，但回执为“${DELIVERY_STATES[r.delivery_state] || r.delivery_state}”。确认向 ${r.phone} 再发一条新短信？`)) return;
+        const resent = await api('POST', `/api/integrations/sms/messages/${r.id}/resend`);
+        showNotice(`已作为新消息 ${resent.id} 排队重发`);
+        await loadTargets();
+      }));
+      action.append(button);
+    }
+    row.append(action);
+    body.append(row);
+  }
+  if (!reports.length) {
+    const row = node('tr');
+    const td = node('td', '无', 'muted-cell');
+    td.colSpan = 9;
+    row.append(td);
+    body.append(row);
+  }
+  table.append(body);
+  return table;
+}
+
+// The data sets (在线监管平台) or stages (财政局) of a target: what in the catalog feeds each,
+// or 尚不支持 when nothing does, and a form to extract one of a project again (重新推送).
+function dataSetSection(target, sets) {
+  const box = node('div');
+  const table = node('table', null, 'table');
+  const head = node('tr');
+  for (const h of ['数据集', '接口名', '数据来源（触发）']) head.append(node('th', h));
+  table.append(node('thead'));
+  table.tHead.append(head);
+  const body = node('tbody');
+  for (const s of sets) {
+    const row = node('tr');
+    row.append(node('td', s.label), node('td', s.name),
+      node('td', s.source || '尚不支持（本系统目录中没有此类数据）', s.source ? '' : 'muted-cell'));
+    body.append(row);
+  }
+  table.append(body);
+  const form = node('form', null, 'form-grid');
+  const project = node('select');
+  project.replaceChildren(...projectOptions());
+  const dataSet = node('select');
+  dataSet.replaceChildren(...sets.filter((s) => s.source).map((s) => new Option(s.label, s.name)));
+  const button = node('button', '重新推送', 'btn');
+  button.type = 'submit';
+  form.append(project, dataSet, button);
+  form.addEventListener('submit', guarded(async (e) => {
+    e.preventDefault();
+    const done = await api('POST', `/api/integrations/${target.target}/extractions`,
+      { data_set: dataSet.value, project_number: project.value });
+    showNotice(`已排队 ${done.message_ids.length} 条消息`);
+    await loadTargets();
+  }));
+  box.append(table, node('p', '项目数据更正后，或对接目标配置之前的数据，可按数据集重新推送（作为新消息）。', 'muted'), form);
+  return box;
+}
+
 async function targetCard(target) {
+  const sets = await api('GET', `/api/integrations/${target.target}/data-sets`);
+  for (const s of sets) EXCHANGES[s.name] = s.label;
   const card = node('section', null, 'card');
   const head = node('div', null, 'card-head');
   head.append(node('h2', `${target.label}${target.configured ? '' : '（未配置）'}`));
@@ -83,11 +169,18 @@ async function targetCard(target) {
     figure('死信', target.dead, target.dead > 0), figure('最近成功', time(target.last_success_at), false));
   body.append(figures);
   if (!target.configured) {
-    body.append(node('p', '未在配置文件中设置 [integrations.expert_library]：消息在此排队，配置后自动报送。', 'muted'));
+    body.append(node('p', sets.length
+      ? `未在配置文件中设置 [integrations.${target.target}]：不生成报送消息；配置后可按数据集重新推送此前的数据。`
+      : `未在配置文件中设置 [integrations.${target.target}]：消息在此排队，配置后自动报送。`, 'muted'));
   }
+  if (sets.length) body.append(node('h3', '数据集'), dataSetSection(target, sets));
   body.append(node('h3', '失败与原因'), messageTable(target.failures, true));
   const dead = await api('GET', `/api/integrations/${target.target}/messages?state=dead&limit=50`);
   body.append(node('h3', '死信'), messageTable(dead, true));
+  if (target.target === 'sms') {
+    const failed = await api('GET', '/api/integrations/sms/deliveries?failed=true&limit=50');
+    body.append(node('h3', '回执失败（网关已接收，手机未收到）'), deliveryTable(failed));
+  }
 
   const actions = node('div', null, 'form-grid');
   const drawButton = node('button', '为今日开标项目申请抽取专家', 'btn');
@@ -134,9 +227,15 @@ async function loadTargets() {
   $('targets').replaceChildren(...cards);
 }
 
+let projects = [];
+
+function projectOptions() {
+  return projects.map((p) => new Option(`${p.number} ${p.name}`, p.number));
+}
+
 async function loadProjects() {
-  const projects = await api('GET', '/api/projects');
-  $('codes-project').replaceChildren(...projects.map((p) => new Option(`${p.number} ${p.name}`, p.number)));
+  projects = await api('GET', '/api/projects');
+  $('codes-project').replaceChildren(...projectOptions());
 }
 
 async function saveCodes(e) {
@@ -158,7 +257,9 @@ async function start() {
   const session = await api('GET', '/api/session');
   csrf = session.csrf_token || '';
   role = session.role || '';
-  await Promise.all([loadTargets(), loadProjects()]);
+  // Projects first: the data-set forms of the target cards list them.
+  await loadProjects();
+  await loadTargets();
   $('refresh').addEventListener('click', guarded(loadTargets));
 }
 

@@ -45,6 +45,7 @@
     ['video', '/video.html', '录像回放'],
     ['clearing', '/clearing.html', '清标'],
     ['gates', '/gates.html', '门禁'],
+    ['results', '/results.html', '评标结果'],
     ['integrations', '/integrations.html', '平台对接'],
     ['audit', '/#/audit', '审计日志', 'admin auditor'],
     ['admin', '/#/admin', '用户与令牌', 'admin'],

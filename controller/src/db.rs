@@ -31,3 +31,14 @@ pub async fn open(data_dir: &Path) -> Result<SqlitePool> {
         .map_err(|e| crate::err!(Internal, "migrating {}: {e}", path.display()))?;
     Ok(pool)
 }
+
+/// Begins a transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`).
+///
+/// A plain (deferred) transaction that reads and then writes must upgrade its read snapshot to
+/// a write lock; when another connection committed in between, SQLite refuses the upgrade with
+/// "database is locked" at once, without waiting out the busy timeout. Taking the lock first
+/// makes concurrent writers queue on the busy timeout instead. Every transaction that writes
+/// begins here.
+pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}

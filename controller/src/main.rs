@@ -94,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: witness_controller::integrations::cli::IntegrationsCommand,
     },
+    /// Market-subject library (主体库): legal-person queries, subject QR codes, QR scans.
+    Subject {
+        #[command(subcommand)]
+        command: witness_controller::integrations::market_subject::cli::SubjectCommand,
+    },
     /// Lists jobs.
     Jobs {
         #[arg(long)]
@@ -383,6 +388,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Integrations { command } => {
             witness_controller::integrations::cli::run(&client, command).await?;
+        }
+        Command::Subject { command } => {
+            witness_controller::integrations::market_subject::cli::run(&client, command).await?;
         }
         Command::Batch { command } => {
             if !witness_controller::batch::cli::run(&client, command).await? {

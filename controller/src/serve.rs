@@ -87,6 +87,7 @@ pub async fn serve(options: ServeOptions) -> Result<()> {
     engine.resume().await?;
     crate::reinspect::recover(&engine).await?;
     crate::video::resume(&engine).await?;
+    crate::integrations::configure(&engine).await?;
     crate::integrations::start(&engine)?;
     if options.demo {
         demo::seed(&engine).await?;

@@ -8,11 +8,19 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::market_subject::{MarketSubjectConfig, MARKET_SUBJECT_LIBRARY};
+
 /// The schema version every expert-library payload is written and validated against.
 pub const EXPERT_LIBRARY_SCHEMA_VERSION: &str = "v1";
 
 /// The target name of the provincial expert library (省综合评标专家库) in the outbox and the API.
 pub const EXPERT_LIBRARY: &str = "expert_library";
+
+/// The target name of the online supervision platform (在线监管平台).
+pub const SUPERVISION_PLATFORM: &str = "supervision_platform";
+
+/// The target name of the finance bureau (财政局).
+pub const FINANCE_BUREAU: &str = "finance_bureau";
 
 /// The HTTP header that carries a message's idempotency key, so the peer can de-duplicate.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
@@ -86,48 +94,233 @@ impl Exchange {
             Exchange::GateIdentity | Exchange::CandidatePublicity | Exchange::ResultAnnouncement
         )
     }
-
-    fn schema_text(self) -> &'static str {
-        match self {
-            Exchange::ExpertDrawRequest => {
-                include_str!("../json/expert-library/v1/expert-draw-request.schema.json")
-            }
-            Exchange::EvaluationVideo => {
-                include_str!("../json/expert-library/v1/evaluation-video.schema.json")
-            }
-            Exchange::ExpertScores => {
-                include_str!("../json/expert-library/v1/expert-scores.schema.json")
-            }
-            Exchange::CandidatePublicity => {
-                include_str!("../json/expert-library/v1/candidate-publicity.schema.json")
-            }
-            Exchange::ResultAnnouncement => {
-                include_str!("../json/expert-library/v1/result-announcement.schema.json")
-            }
-            Exchange::ExpertCredit => {
-                include_str!("../json/expert-library/v1/expert-credit.schema.json")
-            }
-            Exchange::GateIdentity => {
-                include_str!("../json/expert-library/v1/gate-identity.schema.json")
-            }
-        }
-    }
 }
 
-const REPLY_SCHEMA: &str = include_str!("../json/expert-library/v1/reply.schema.json");
+/// The exchange name a target's reply schema is registered under.
+pub const REPLY: &str = "reply";
 
-/// The compiled validators, built once: index `i` is `Exchange::ALL[i]`, the last the reply.
-fn validators() -> &'static [jsonschema::Validator] {
-    static VALIDATORS: OnceLock<Vec<jsonschema::Validator>> = OnceLock::new();
+/// Every embedded JSON Schema: (target, exchange, schema text). A target's reply is registered
+/// under the exchange name [`REPLY`]. Adding a target's exchanges is adding rows here; the
+/// controller validates what it sends, and the stand-in what it receives, by the same rows.
+const SCHEMA_FILES: &[(&str, &str, &str)] = &[
+    (
+        EXPERT_LIBRARY,
+        "expert-draw-request",
+        include_str!("../json/expert-library/v1/expert-draw-request.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        "evaluation-video",
+        include_str!("../json/expert-library/v1/evaluation-video.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        "expert-scores",
+        include_str!("../json/expert-library/v1/expert-scores.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        "candidate-publicity",
+        include_str!("../json/expert-library/v1/candidate-publicity.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        "result-announcement",
+        include_str!("../json/expert-library/v1/result-announcement.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        "expert-credit",
+        include_str!("../json/expert-library/v1/expert-credit.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        "gate-identity",
+        include_str!("../json/expert-library/v1/gate-identity.schema.json"),
+    ),
+    (
+        EXPERT_LIBRARY,
+        REPLY,
+        include_str!("../json/expert-library/v1/reply.schema.json"),
+    ),
+    // The online supervision platform (在线监管平台): its data sets.
+    (
+        SUPERVISION_PLATFORM,
+        "construction-project",
+        include_str!("../json/supervision/v1/construction-project.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "procurement-project",
+        include_str!("../json/supervision/v1/procurement-project.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "land-use-right",
+        include_str!("../json/supervision/v1/land-use-right.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "mining-right",
+        include_str!("../json/supervision/v1/mining-right.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "state-property",
+        include_str!("../json/supervision/v1/state-property.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "credit",
+        include_str!("../json/supervision/v1/credit.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "opening-evaluation",
+        include_str!("../json/supervision/v1/opening-evaluation.schema.json"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        REPLY,
+        include_str!("../json/supervision/v1/reply.schema.json"),
+    ),
+    // The finance bureau (财政局): the stages of a government-procurement project.
+    (
+        FINANCE_BUREAU,
+        "project",
+        include_str!("../json/finance/v1/project.schema.json"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "bids",
+        include_str!("../json/finance/v1/bids.schema.json"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "opening",
+        include_str!("../json/finance/v1/opening.schema.json"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "evaluation",
+        include_str!("../json/finance/v1/evaluation.schema.json"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "award",
+        include_str!("../json/finance/v1/award.schema.json"),
+    ),
+    (
+        FINANCE_BUREAU,
+        REPLY,
+        include_str!("../json/finance/v1/reply.schema.json"),
+    ),
+    // The market-subject library (主体库): its pushes, their reply, and its queries with
+    // their answers (`<query>-answer`).
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "legal-person",
+        include_str!("../json/market-subject/v1/legal-person.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "natural-person",
+        include_str!("../json/market-subject/v1/natural-person.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "performance",
+        include_str!("../json/market-subject/v1/performance.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "reward",
+        include_str!("../json/market-subject/v1/reward.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "violation",
+        include_str!("../json/market-subject/v1/violation.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "blacklist",
+        include_str!("../json/market-subject/v1/blacklist.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "blacklist-revocation",
+        include_str!("../json/market-subject/v1/blacklist-revocation.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "contract-performance",
+        include_str!("../json/market-subject/v1/contract-performance.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "bid-file-upload",
+        include_str!("../json/market-subject/v1/bid-file-upload.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        REPLY,
+        include_str!("../json/market-subject/v1/reply.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "legal-person-basic",
+        include_str!("../json/market-subject/v1/legal-person-basic.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "legal-person-basic-answer",
+        include_str!("../json/market-subject/v1/legal-person-basic-answer.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "legal-person-comprehensive",
+        include_str!("../json/market-subject/v1/legal-person-comprehensive.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "legal-person-comprehensive-answer",
+        include_str!("../json/market-subject/v1/legal-person-comprehensive-answer.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "qr-fetch",
+        include_str!("../json/market-subject/v1/qr-fetch.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "qr-fetch-answer",
+        include_str!("../json/market-subject/v1/qr-fetch-answer.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "qr-scan",
+        include_str!("../json/market-subject/v1/qr-scan.schema.json"),
+    ),
+    (
+        MARKET_SUBJECT_LIBRARY,
+        "qr-scan-answer",
+        include_str!("../json/market-subject/v1/qr-scan-answer.schema.json"),
+    ),
+];
+
+/// The compiled validators, built once, in the order of `SCHEMA_FILES`.
+fn validators() -> &'static [(&'static str, &'static str, jsonschema::Validator)] {
+    static VALIDATORS: OnceLock<Vec<(&str, &str, jsonschema::Validator)>> = OnceLock::new();
     VALIDATORS.get_or_init(|| {
-        Exchange::ALL
+        SCHEMA_FILES
             .iter()
-            .map(|e| e.schema_text())
-            .chain([REPLY_SCHEMA])
-            .map(|text| {
+            .map(|(target, exchange, text)| {
                 let schema: serde_json::Value =
                     serde_json::from_str(text).expect("embedded schemas are valid JSON");
-                jsonschema::validator_for(&schema).expect("embedded schemas compile")
+                let validator =
+                    jsonschema::validator_for(&schema).expect("embedded schemas compile");
+                (*target, *exchange, validator)
             })
             .collect()
     })
@@ -146,18 +339,160 @@ fn check(validator: &jsonschema::Validator, value: &serde_json::Value) -> Result
     }
 }
 
-/// Checks a payload against its exchange's schema; the error lists the first few violations.
-pub fn validate(exchange: Exchange, payload: &serde_json::Value) -> Result<(), String> {
-    let index = Exchange::ALL
+/// Whether `target` has a schema for `exchange`.
+pub fn has_schema(target: &str, exchange: &str) -> bool {
+    validators()
         .iter()
-        .position(|e| *e == exchange)
-        .unwrap_or_default();
-    check(&validators()[index], payload)
+        .any(|(t, e, _)| *t == target && *e == exchange)
+}
+
+/// Checks a payload (or, with [`REPLY`], a reply) against the schema of a target's exchange;
+/// the error lists the first few violations, or says there is no such schema.
+pub fn validate_message(
+    target: &str,
+    exchange: &str,
+    payload: &serde_json::Value,
+) -> Result<(), String> {
+    match validators()
+        .iter()
+        .find(|(t, e, _)| *t == target && *e == exchange)
+    {
+        Some((_, _, validator)) => check(validator, payload),
+        None => Err(format!(
+            "{target} 没有交换 {exchange} 的接口规范 (no schema for this exchange)"
+        )),
+    }
+}
+
+/// Checks a payload against its expert-library exchange's schema.
+pub fn validate(exchange: Exchange, payload: &serde_json::Value) -> Result<(), String> {
+    validate_message(EXPERT_LIBRARY, exchange.as_str(), payload)
 }
 
 /// Checks a reply of the expert library against the reply schema.
 pub fn validate_reply(reply: &serde_json::Value) -> Result<(), String> {
-    check(&validators()[Exchange::ALL.len()], reply)
+    validate_message(EXPERT_LIBRARY, REPLY, reply)
+}
+
+/// The schema version of the supervision platform's and the finance bureau's payloads.
+pub const SUPERVISION_SCHEMA_VERSION: &str = "v1";
+pub const FINANCE_SCHEMA_VERSION: &str = "v1";
+
+/// The data sets of the supervision platform and the stages of the finance bureau:
+/// (target, exchange, Chinese name, what in the catalog feeds it). A `None` source means the
+/// catalog holds nothing for it: it is listed, and refused as not supported yet, rather than
+/// sent with invented content.
+pub const DATA_SETS: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        SUPERVISION_PLATFORM,
+        "construction-project",
+        "工程建设项目",
+        Some("工程建设类项目登记统一交易标识码和标段编号时"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "procurement-project",
+        "政府采购项目",
+        Some("政府采购类项目登记统一交易标识码和标段编号时"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "land-use-right",
+        "土地使用权出让",
+        Some("土地使用权类项目登记统一交易标识码和标段编号时"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "mining-right",
+        "矿业权出让",
+        Some("矿业权类项目登记统一交易标识码和标段编号时"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "state-property",
+        "国有产权（实物资产）",
+        Some("国有产权类项目登记统一交易标识码和标段编号时"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "credit",
+        "信用信息",
+        Some("录入专家信用记录时"),
+    ),
+    (
+        SUPERVISION_PLATFORM,
+        "opening-evaluation",
+        "开标评标",
+        Some("录入中标候选人公示时（含开标时间、投标人、抽取专家）"),
+    ),
+    (SUPERVISION_PLATFORM, "subject", "交易主体", None),
+    (SUPERVISION_PLATFORM, "approval", "审批核准", None),
+    (
+        FINANCE_BUREAU,
+        "project",
+        "采购项目",
+        Some("政府采购类项目登记统一交易标识码和标段编号时"),
+    ),
+    (FINANCE_BUREAU, "tender", "采购公告", None),
+    (
+        FINANCE_BUREAU,
+        "bids",
+        "投标供应商",
+        Some("政府采购类项目登记投标人时"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "opening",
+        "开标",
+        Some("政府采购类项目开标时间已到（七天内）"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "evaluation",
+        "评审结果",
+        Some("录入中标候选人公示时"),
+    ),
+    (
+        FINANCE_BUREAU,
+        "award",
+        "成交结果",
+        Some("录入中标结果公告时"),
+    ),
+];
+
+/// One data set or stage as the API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DataSet {
+    pub target: String,
+    /// The exchange name (and endpoint path).
+    pub name: String,
+    pub label: String,
+    /// What in the catalog feeds it; absent: not supported yet (尚不支持).
+    pub source: Option<String>,
+}
+
+/// The data sets of a target (empty for targets without any).
+pub fn data_sets(target: &str) -> Vec<DataSet> {
+    DATA_SETS
+        .iter()
+        .filter(|(t, ..)| *t == target)
+        .map(|(t, name, label, source)| DataSet {
+            target: t.to_string(),
+            name: name.to_string(),
+            label: label.to_string(),
+            source: source.map(str::to_string),
+        })
+        .collect()
+}
+
+/// Body of `POST /api/integrations/{target}/extractions`: extract one data set of a project
+/// again now (after its data was corrected), as a new message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractionOrder {
+    /// The data set or stage (`construction-project`, `credit`, `award`…).
+    pub data_set: String,
+    pub project_number: String,
 }
 
 /// The reply codes of the expert library.
@@ -170,10 +505,12 @@ pub const REPLY_REFUSED: &str = "2";
 #[serde(deny_unknown_fields)]
 pub struct IntegrationsConfig {
     pub expert_library: Option<ExpertLibraryConfig>,
-    /// Targets that are not supported yet: configuring one is refused at start.
-    pub market_subject_library: Option<serde_json::Value>,
-    pub supervision_platform: Option<serde_json::Value>,
-    pub finance_bureau: Option<serde_json::Value>,
+    /// 主体库: subject records pushed, legal-person queries and subject QR codes.
+    pub market_subject_library: Option<MarketSubjectConfig>,
+    /// 在线监管平台: the data sets extracted from the catalog.
+    pub supervision_platform: Option<HttpTargetConfig>,
+    /// 财政局: government-procurement project data at each stage.
+    pub finance_bureau: Option<HttpTargetConfig>,
     /// SMS notices to a project's bidders (短信通知).
     pub sms: Option<SmsConfig>,
 }
@@ -222,6 +559,29 @@ pub struct SmsConfig {
     pub backoff_max_seconds: u64,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: f64,
+    /// SMPP: submit_sm sent before their answers come back, on the one kept-open session.
+    #[serde(default = "default_sms_window")]
+    pub smpp_window: u32,
+    /// SMPP: seconds between enquire_link keep-alives; an unanswered one ends the session.
+    #[serde(default = "default_enquire_link")]
+    pub smpp_enquire_link_seconds: f64,
+    /// HTTP template: where delivery reports are queried (`{"BizIds": […]}` → `Details`);
+    /// absent: no delivery reports for this provider.
+    #[serde(default)]
+    pub http_status_url: Option<String>,
+    /// HTTP template: seconds between two status queries.
+    #[serde(default = "default_status_poll")]
+    pub http_status_poll_seconds: u64,
+}
+
+fn default_sms_window() -> u32 {
+    8
+}
+fn default_enquire_link() -> f64 {
+    30.0
+}
+fn default_status_poll() -> u64 {
+    60
 }
 
 fn default_source() -> String {
@@ -306,6 +666,35 @@ pub struct SmsNoticeResult {
     pub without_phone: Vec<String>,
 }
 
+/// One SMS as the delivery-report view shows it (`GET /api/integrations/sms/deliveries`): what
+/// the gateway said (the outbox state) and what the handset's delivery report said.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SmsDeliveryReport {
+    /// The outbox message id.
+    pub id: i64,
+    pub project_number: Option<String>,
+    /// The notice kind (`change_notice`, …).
+    pub exchange: String,
+    pub bidder: String,
+    /// Masked (138****5678).
+    pub phone: String,
+    pub state: MessageState,
+    /// The gateway's message id.
+    pub receipt_id: Option<String>,
+    /// The receipt state in SMPP's spelling (DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED,
+    /// UNKNOWN, ACCEPTD, ENROUTE); absent until a receipt came.
+    pub delivery_state: Option<String>,
+    /// Whether that state says the handset did not get the message.
+    pub delivery_failed: bool,
+    pub delivery_error: Option<String>,
+    pub delivered_at: Option<String>,
+    /// When the receipt's state was reached (its done date), or received.
+    pub delivery_reported_at: Option<String>,
+    /// The message that resent this one by hand, if any.
+    pub resent_as: Option<i64>,
+    pub sent_at: Option<String>,
+}
+
 /// `[integrations.expert_library]`: where the provincial expert library is and how hard to try.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,6 +729,47 @@ pub struct ExpertLibraryConfig {
     /// Where evaluations take place (EVALUATION_PLACE).
     #[serde(default = "default_place")]
     pub evaluation_place: String,
+}
+
+impl ExpertLibraryConfig {
+    /// The transport settings the delivery core needs.
+    pub fn transport(&self) -> HttpTargetConfig {
+        HttpTargetConfig {
+            base_url: self.base_url.clone(),
+            platform_code: self.platform_code.clone(),
+            token_file: self.token_file.clone(),
+            max_attempts: self.max_attempts,
+            backoff_initial_seconds: self.backoff_initial_seconds,
+            backoff_max_seconds: self.backoff_max_seconds,
+            probe_seconds: self.probe_seconds,
+            timeout_seconds: self.timeout_seconds,
+        }
+    }
+}
+
+/// An HTTP target of the delivery core (`[integrations.supervision_platform]`,
+/// `[integrations.finance_bureau]`, and the transport part of the expert library's section):
+/// where it is and how hard to try. Each exchange is POSTed to `<base_url>/<path>`, the path
+/// chosen by the target's adapter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTargetConfig {
+    pub base_url: String,
+    /// 交易平台标识码 of this trading center, sent as PLATFORM_CODE.
+    pub platform_code: String,
+    /// A file holding the bearer token the target issued (never logged).
+    pub token_file: Option<PathBuf>,
+    /// Attempts before a message goes to the dead letters (see `ExpertLibraryConfig`).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_seconds: u64,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_seconds: u64,
+    #[serde(default = "default_probe")]
+    pub probe_seconds: u64,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
 }
 
 fn default_max_attempts() -> u32 {
@@ -578,6 +1008,38 @@ mod tests {
             );
         }
         assert!(validate_reply(&serde_json::json!({"CODE": "0", "MESSAGE": ""})).is_ok());
+        // Every data set and stage with a source has a schema, and every schema refuses an
+        // empty object by naming the platform code; those without a source have none.
+        for (target, name, _, source) in DATA_SETS {
+            assert_eq!(
+                has_schema(target, name),
+                source.is_some(),
+                "{target} {name}"
+            );
+            if source.is_some() {
+                let problems = validate_message(target, name, &serde_json::json!({})).unwrap_err();
+                assert!(problems.contains("PLATFORM_CODE"), "{name}: {problems}");
+            }
+        }
+        for target in [SUPERVISION_PLATFORM, FINANCE_BUREAU] {
+            assert!(validate_message(
+                target,
+                REPLY,
+                &serde_json::json!({"CODE": "1", "MESSAGE": "重复"})
+            )
+            .is_ok());
+            assert!(validate_message(
+                target,
+                REPLY,
+                &serde_json::json!({"CODE": "9", "MESSAGE": ""})
+            )
+            .is_err());
+        }
+        assert!(
+            validate_message(FINANCE_BUREAU, "tender", &serde_json::json!({}))
+                .unwrap_err()
+                .contains("no schema")
+        );
         assert!(validate_reply(&serde_json::json!({"CODE": 0})).is_err());
     }
 }

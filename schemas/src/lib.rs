@@ -10,6 +10,7 @@ pub mod clearing;
 pub mod config;
 pub mod gate;
 pub mod integration;
+pub mod market_subject;
 pub mod media;
 pub mod schedule;
 pub mod search;

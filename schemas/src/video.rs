@@ -11,19 +11,44 @@ use utoipa::ToSchema;
 pub struct NvrConfig {
     /// The name rooms refer to, e.g. "nvr1".
     pub name: String,
-    /// `hikvision` (ISAPI + RTSP); `dahua` and `onvif` are not supported yet.
+    /// `hikvision` (ISAPI + RTSP), `dahua` (`mediaFileFind.cgi` + RTSP `cam/playback`) or
+    /// `onvif` (Profile G: SOAP with a WS-Security UsernameToken, RTSP replay; channel N is the
+    /// N-th recording `GetRecordings` lists; times are UTC, so `clock` does not apply), or
+    /// `folder` (files other systems drop into `path`; no url, user or password).
     #[serde(default = "default_vendor")]
     pub vendor: String,
-    /// `http://host[:port]` of its web interface (ISAPI).
+    /// `http://host[:port]` of its web interface (ISAPI, Dahua's CGI); for `onvif` the device
+    /// service URL, or `http://host[:port]` meaning `/onvif/device_service`. Not used by `folder`.
+    #[serde(default)]
     pub url: String,
+    #[serde(default)]
     pub user: String,
+    #[serde(default)]
     pub password: String,
     /// Pulls from this NVR at the same time; NVRs refuse or slow down beyond a few.
     #[serde(default = "default_connections")]
     pub max_connections: u32,
-    /// `utc`, or `local` for firmware that writes local time (UTC+8) marked Z.
+    /// `utc`, or `local` for an NVR whose clock is local time (UTC+8): Hikvision firmware that
+    /// writes it marked Z, Dahua NVRs whose zone-less times are local (the usual setting).
     #[serde(default = "default_clock")]
     pub clock: String,
+    /// RTSP port for Dahua's `cam/playback` (554 unless changed on the NVR). Hikvision's
+    /// playback URIs carry their own port.
+    #[serde(default = "default_rtsp_port")]
+    pub rtsp_port: u16,
+    /// `folder`: the folder other systems drop recordings into, one subfolder per channel
+    /// (`<path>/01/ch01_20261120080000_20261120081000.mp4`; see `drivers::recording::folder`).
+    /// Times in file names without `Z` are read by `clock` (`local`: UTC+8).
+    #[serde(default)]
+    pub path: String,
+    /// `folder`: a file changed less than this many seconds ago is still being written and is
+    /// skipped (its span becomes a gap).
+    #[serde(default = "default_stable_seconds")]
+    pub stable_seconds: u32,
+}
+
+fn default_stable_seconds() -> u32 {
+    30
 }
 
 fn default_vendor() -> String {
@@ -36,6 +61,10 @@ fn default_connections() -> u32 {
 
 fn default_clock() -> String {
     "utc".into()
+}
+
+fn default_rtsp_port() -> u16 {
+    554
 }
 
 /// A configured NVR as the API shows it (never its user or password).

@@ -378,6 +378,38 @@ impl Browser {
         Ok(())
     }
 
+    /// Opens `url` (a page of the daemon) logged in as the first admin: logs in with its
+    /// one-time password and changes it to `new_password`, as the login form does, then loads
+    /// the page again with the session.
+    pub async fn open_as_first_admin(
+        &self,
+        url: &str,
+        one_time: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        self.goto(url).await?;
+        let status = self
+            .eval(&format!(
+                "(async () => {{
+                   const login = await fetch('/api/login', {{ method: 'POST',
+                     headers: {{ 'Content-Type': 'application/json' }},
+                     body: JSON.stringify({{ username: 'admin', password: {pw} }}) }});
+                   const session = await login.json();
+                   const change = await fetch('/api/account/password', {{ method: 'POST',
+                     headers: {{ 'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf_token }},
+                     body: JSON.stringify({{ old_password: {pw}, new_password: {fresh} }}) }});
+                   return [login.status, change.status];
+                 }})()",
+                pw = serde_json::to_string(one_time)?,
+                fresh = serde_json::to_string(new_password)?,
+            ))
+            .await?;
+        if status[0] != 200 || status[1].as_u64().unwrap_or(0) >= 300 {
+            bail!("logging in as admin failed: {status}");
+        }
+        self.goto(url).await
+    }
+
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: &Path) -> Result<()> {
         let shot = self

@@ -8,3 +8,4 @@ pub mod gate;
 pub mod nvr;
 pub mod smpp_peer;
 pub mod standin;
+pub mod standin_subject;

@@ -1,6 +1,7 @@
-//! A stand-in for the provincial expert library (省综合评标专家库) on loopback, for the tests,
-//! the benchmark and demonstrations: it validates every request against the exchange's JSON
-//! Schema, de-duplicates by the Idempotency-Key header (counting duplicates), answers drawing
+//! A stand-in for a provincial or city platform on loopback — by default the expert library
+//! (省综合评标专家库), or any target with schemas in `schemas::integration` — for the tests, the
+//! benchmark and demonstrations: it validates every request against the target's JSON Schema
+//! of that exchange, de-duplicates by the Idempotency-Key header (counting duplicates), answers drawing
 //! requests with a drawing result, and on command is down (connection refused), answers 500,
 //! answers slowly, answers garbage or partial JSON.
 
@@ -17,7 +18,9 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-use witness_schemas::integration::{validate, Exchange, IDEMPOTENCY_HEADER};
+use witness_schemas::integration::{
+    has_schema, validate_message, Exchange, EXPERT_LIBRARY, IDEMPOTENCY_HEADER, REPLY,
+};
 
 /// How the stand-in answers a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,6 +48,8 @@ pub struct Received {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// The target whose schemas requests are validated against.
+    target: &'static str,
     /// Faults for the next requests, one per request; afterwards `pattern` repeats.
     queue: VecDeque<Fault>,
     pattern: Vec<Fault>,
@@ -60,6 +65,25 @@ struct Inner {
     token: Option<String>,
     experts: Vec<(String, String)>,
     receipt: u64,
+    /// The target's synchronous exchanges (queries), when it has any.
+    queries: Option<Arc<dyn Queries>>,
+    /// Queries answered, in arrival order (their `key` is empty: queries carry none).
+    asked: Vec<Received>,
+}
+
+/// The synchronous exchanges (queries) of a target: validated by the same schema table as the
+/// pushes, answered at once, not de-duplicated, and subject to the same faults.
+pub trait Queries: Send + Sync {
+    /// Whether `exchange` is a query this stand-in answers.
+    fn answers(&self, exchange: &str) -> bool;
+    /// The answer to a request that is valid by the exchange's schema.
+    fn answer(&self, exchange: &str, request: &Value) -> Value;
+}
+
+impl std::fmt::Debug for dyn Queries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Queries")
+    }
 }
 
 /// The running stand-in.
@@ -114,8 +138,21 @@ impl StandIn {
         StandIn::start_on("127.0.0.1:0".parse()?).await
     }
 
+    /// Starts a stand-in of another target (`SUPERVISION_PLATFORM`, …) on a free port.
+    pub async fn start_for(target: &'static str) -> anyhow::Result<Arc<StandIn>> {
+        StandIn::start_target_on(target, "127.0.0.1:0".parse()?).await
+    }
+
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<Arc<StandIn>> {
+        StandIn::start_target_on(EXPERT_LIBRARY, addr).await
+    }
+
+    async fn start_target_on(
+        target: &'static str,
+        addr: SocketAddr,
+    ) -> anyhow::Result<Arc<StandIn>> {
         let inner = Arc::new(Mutex::new(Inner {
+            target,
             experts: sample_experts(),
             ..Inner::default()
         }));
@@ -186,6 +223,16 @@ impl StandIn {
     /// Requires `Authorization: Bearer <token>`.
     pub fn require_token(&self, token: &str) {
         lock(&self.inner).token = Some(token.to_string());
+    }
+
+    /// Answers the target's queries with `queries` (see [`Queries`]).
+    pub fn set_queries(&self, queries: Arc<dyn Queries>) {
+        lock(&self.inner).queries = Some(queries);
+    }
+
+    /// The queries answered so far, oldest first.
+    pub fn asked(&self) -> Vec<Received> {
+        lock(&self.inner).asked.clone()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -272,9 +319,10 @@ async fn receive(
             json!({"CODE": "2", "MESSAGE": why}),
         )
     };
-    let Some(exchange) = Exchange::parse(&exchange_name) else {
+    let target = lock(&inner).target;
+    if exchange_name == REPLY || !has_schema(target, &exchange_name) {
         return refuse(format!("unknown exchange {exchange_name}"));
-    };
+    }
     let token = lock(&inner).token.clone();
     if let Some(token) = token {
         let given = headers
@@ -284,6 +332,24 @@ async fn receive(
         if given != format!("Bearer {token}") {
             return refuse("bad or missing bearer token".to_string());
         }
+    }
+    let queries = lock(&inner).queries.clone();
+    if let Some(queries) = queries.filter(|q| q.answers(&exchange_name)) {
+        let request: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return refuse(format!("body is not JSON: {e}")),
+        };
+        if let Err(problems) = validate_message(target, &exchange_name, &request) {
+            return refuse(format!("{exchange_name}: {problems}"));
+        }
+        let answer = queries.answer(&exchange_name, &request);
+        lock(&inner).asked.push(Received {
+            exchange: exchange_name,
+            key: String::new(),
+            payload: request,
+            reply: answer.clone(),
+        });
+        return respond(fault, answer).await;
     }
     let Some(key) = headers
         .get(IDEMPOTENCY_HEADER)
@@ -297,7 +363,7 @@ async fn receive(
         Ok(v) => v,
         Err(e) => return refuse(format!("body is not JSON: {e}")),
     };
-    if let Err(problems) = validate(exchange, &payload) {
+    if let Err(problems) = validate_message(target, &exchange_name, &payload) {
         return refuse(format!("{exchange_name} {key}: {problems}"));
     }
     let answer = {
@@ -316,7 +382,7 @@ async fn receive(
                 "MESSAGE": "接收成功",
                 "RECEIPT_ID": format!("R{:08}", guard.receipt),
             });
-            if exchange == Exchange::ExpertDrawRequest {
+            if target == EXPERT_LIBRARY && exchange_name == Exchange::ExpertDrawRequest.as_str() {
                 answer["DRAW_RESULT"] = draw(&guard.experts, &payload);
             }
             guard.received.insert(
@@ -332,6 +398,11 @@ async fn receive(
             answer
         }
     };
+    respond(fault, answer).await
+}
+
+/// Answers with `answer`, slowly or cut off when that is the fault of this request.
+async fn respond(fault: Fault, answer: Value) -> Response {
     match fault {
         Fault::Slow(delay) => {
             tokio::time::sleep(delay).await;

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use sqlx::SqlitePool;
 use time::macros::datetime;
 use witness_controller::clock::{Clock, SimulatedClock};
-use witness_controller::integrations::{self, expert_library, Delivery};
+use witness_controller::integrations::expert_library::{self, ExpertLibrary};
+use witness_controller::integrations::{self, Delivery};
 use witness_controller::{catalog, db, gates};
 use witness_schemas::api::{Category, NewProject};
 use witness_schemas::gate::{BadgeEvent, EventKind, GateEvent, NewGate, SyncBatch};
@@ -65,7 +66,7 @@ async fn world(url: &str) -> World {
     let delivery = Delivery::new(
         pool.clone(),
         Arc::clone(&clock) as Arc<dyn Clock>,
-        config(url),
+        ExpertLibrary::adapter(config(url)),
         None,
     )
     .unwrap();
@@ -679,10 +680,10 @@ async fn dead_letter_after_the_configured_attempts_with_the_last_error() {
     w.delivery = Delivery::new(
         w.pool.clone(),
         Arc::clone(&w.clock) as Arc<dyn Clock>,
-        ExpertLibraryConfig {
+        ExpertLibrary::adapter(ExpertLibraryConfig {
             max_attempts: 3,
             ..config(&standin.url())
-        },
+        }),
         None,
     )
     .unwrap();

@@ -1,114 +1,22 @@
 //! Pulls from the stand-in Hikvision NVR (ISAPI over HTTP, RTSP from gst-rtsp-server): the
 //! ten-minute window test, each firmware quirk, and the bad inputs of issue 4.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
-use time::macros::{datetime, offset};
+use time::macros::offset;
 use time::OffsetDateTime;
 use witness_drivers::recording::{
-    HikvisionIsapi, NvrClock, PullProgress, PullReport, PullRequest, RecordingError,
-    RecordingSource, TimeWindow,
+    HikvisionIsapi, NvrClock, RecordingError, RecordingSource, TimeWindow,
 };
-use witness_tests::nvr::{Quirks, Segment, StandInNvr};
+use witness_tests::nvr::probe::{
+    apart, assert_faststart_with_one_hole, assert_stopping_halfway_leaves_nothing, at,
+    ffprobe_packet_times, files_in, pull, segment, window,
+};
+use witness_tests::nvr::{time_code, Quirks, Segment, StandInNvr};
 
-const T0: OffsetDateTime = datetime!(2026-11-20 00:00 UTC);
 const USER: &str = "admin";
 const PASSWORD: &str = "Witness12345";
-
-fn at(seconds: i64) -> OffsetDateTime {
-    T0 + time::Duration::seconds(seconds)
-}
-
-fn window(start: i64, end: i64) -> TimeWindow {
-    TimeWindow {
-        start: at(start),
-        end: at(end),
-    }
-}
-
-fn segment(channel: u32, start: i64, end: i64) -> Segment {
-    Segment {
-        channel,
-        start: at(start),
-        end: at(end),
-    }
-}
-
-/// Seconds between two instants, signed.
-fn apart(a: OffsetDateTime, b: OffsetDateTime) -> f64 {
-    (a - b).as_seconds_f64()
-}
-
-/// Runs a pull on a blocking thread (it streams video), collecting its progress reports.
-async fn pull(
-    source: HikvisionIsapi,
-    channel: u32,
-    window: TimeWindow,
-    output: PathBuf,
-) -> (Result<PullReport, RecordingError>, Vec<PullProgress>) {
-    tokio::task::spawn_blocking(move || {
-        let mut progress = Vec::new();
-        let request = PullRequest {
-            channel,
-            window,
-            now: OffsetDateTime::now_utc(),
-            output: &output,
-        };
-        let result = source.pull(&request, &mut |p| progress.push(p));
-        (result, progress)
-    })
-    .await
-    .unwrap()
-}
-
-/// Names of the top-level MP4 boxes, in file order.
-fn top_level_boxes(path: &Path) -> Vec<String> {
-    let bytes = std::fs::read(path).unwrap();
-    let mut boxes = Vec::new();
-    let mut offset = 0usize;
-    while offset + 8 <= bytes.len() {
-        let size = u32::from_be_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
-        boxes.push(String::from_utf8_lossy(&bytes[offset + 4..offset + 8]).into_owned());
-        let size = match size {
-            0 => bytes.len() - offset,
-            1 => u64::from_be_bytes(bytes[offset + 8..offset + 16].try_into().unwrap()) as usize,
-            n => n,
-        };
-        assert!(size >= 8, "box of size {size} at {offset}");
-        offset += size;
-    }
-    boxes
-}
-
-/// Packet times of the file's video stream in seconds, as ffprobe (not our code) reads them.
-fn ffprobe_packet_times(path: &Path) -> Vec<f64> {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe (apt package ffmpeg)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 #[tokio::test]
 async fn ten_minute_window_with_a_gap_in_the_middle() {
@@ -142,25 +50,43 @@ async fn ten_minute_window_with_a_gap_in_the_middle() {
     assert_eq!(report.dropped_packets, 0);
 
     // The file itself, read by ffprobe: index in front, the hole kept in the timeline.
-    let boxes = top_level_boxes(&output);
-    let moov = boxes.iter().position(|b| b == "moov").unwrap();
-    let mdat = boxes.iter().position(|b| b == "mdat").unwrap();
-    assert!(moov < mdat, "{boxes:?}");
-    let times = ffprobe_packet_times(&output);
-    assert_eq!(times.len() as u64, report.frames);
-    assert!(times[0].abs() < 0.01, "{}", times[0]);
+    let times = assert_faststart_with_one_hole(&output, report.frames, (239.8, 270.0));
     assert!(
         (599.0..600.0).contains(times.last().unwrap()),
         "{:?}",
         times.last()
     );
-    let jumps: Vec<(f64, f64)> = times
-        .windows(2)
-        .filter(|w| w[1] - w[0] > 1.0)
-        .map(|w| (w[0], w[1]))
-        .collect();
-    assert_eq!(jumps.len(), 1, "{jumps:?}");
-    assert!((jumps[0].0 - 239.8).abs() < 0.5 && (jumps[0].1 - 270.0).abs() < 0.5);
+
+    // What the frames really show, read from the time code in their pixels (not from packet
+    // timestamps): the file starts and ends at the window, and every frame sits on the
+    // timeline where its recording time says, across the hole too.
+    let shown = time_code::frame_times(&output).unwrap();
+    assert_eq!(shown.len(), times.len());
+    assert!(
+        apart(shown[0], at(0)).abs() <= 1.0,
+        "first frame shows {}",
+        shown[0]
+    );
+    assert!(
+        apart(*shown.last().unwrap(), at(600)).abs() <= 1.0,
+        "last frame shows {}",
+        shown.last().unwrap()
+    );
+    assert!(
+        apart(report.first_frame, shown[0]).abs() < 0.15,
+        "{report:?}"
+    );
+    assert!(
+        apart(report.last_frame, *shown.last().unwrap()).abs() < 0.15,
+        "{report:?}"
+    );
+    for (pts, shown) in times.iter().zip(&shown) {
+        let placed = report.first_frame + time::Duration::seconds_f64(*pts);
+        assert!(
+            apart(placed, *shown).abs() < 0.15,
+            "the frame at {pts} s shows {shown}"
+        );
+    }
 
     // Progress comes from media time: it only grows, jumps over the hole, ends at the window.
     assert!(progress.len() > 100, "{} reports", progress.len());
@@ -235,6 +161,11 @@ async fn quirk_stream_running_past_the_end_is_cut() {
     let times = ffprobe_packet_times(&output);
     assert!(*times.last().unwrap() < 40.0, "{:?}", times.last());
     assert_eq!(times.len(), 200);
+    // The pixels agree: nothing recorded after the window's end got into the file.
+    let shown = time_code::frame_times(&output).unwrap();
+    assert!(apart(shown[0], at(20)).abs() < 0.15, "{}", shown[0]);
+    let last = *shown.last().unwrap();
+    assert!(last < at(60) && apart(last, at(60)).abs() <= 1.0, "{last}");
 }
 
 #[tokio::test]
@@ -258,11 +189,15 @@ async fn quirk_search_on_a_segment_boundary_returns_the_previous_segment() {
     assert_eq!(segments[0].span, window(60, 120));
 
     let output = dir.path().join("out.mp4");
-    let (result, _) = pull(source, 1, window(60, 110), output).await;
+    let (result, _) = pull(source, 1, window(60, 110), output.clone()).await;
     let report = result.unwrap();
     assert_eq!(report.recorded, vec![window(60, 110)]);
     assert!(report.gaps.is_empty(), "{:?}", report.gaps);
     assert!(apart(report.first_frame, at(60)).abs() <= 1.0);
+    // The frames are the window's, not the previous segment's.
+    let shown = time_code::frame_times(&output).unwrap();
+    assert!(apart(shown[0], at(60)).abs() < 0.15, "{}", shown[0]);
+    assert!(apart(*shown.last().unwrap(), at(110)).abs() <= 1.0);
 }
 
 #[tokio::test]
@@ -305,21 +240,8 @@ async fn a_stream_stopping_halfway_is_an_error_and_leaves_no_file() {
         ..Quirks::default()
     })
     .unwrap();
-    let out_dir = tempfile::tempdir().unwrap();
-    let output = out_dir.path().join("out.mp4");
-    let source = HikvisionIsapi::new(&nvr.http_url, USER, PASSWORD);
-    let (result, progress) = pull(source, 1, window(0, 100), output.clone()).await;
-    let err = result.unwrap_err();
-    assert!(matches!(err, RecordingError::Incomplete { .. }), "{err}");
-    assert!(err.to_string().starts_with("录像流提前结束"), "{err}");
-    // Progress told the truth: about half the window arrived.
-    let last = progress.last().unwrap().media_received.as_secs_f64();
-    assert!((48.0..=51.0).contains(&last), "{last}");
-    assert!(
-        files_in(out_dir.path()).is_empty(),
-        "{:?}",
-        files_in(out_dir.path())
-    );
+    assert_stopping_halfway_leaves_nothing(HikvisionIsapi::new(&nvr.http_url, USER, PASSWORD))
+        .await;
 }
 
 #[tokio::test]

@@ -93,37 +93,55 @@ async fn put_chunk(
     Ok((response.status(), response.text().await?))
 }
 
+/// A daemon with the test project, its admin token and a plain HTTP client.
+async fn daemon_with_project(
+    tmp: &std::path::Path,
+    name: &str,
+) -> Result<(Daemon, String, reqwest::Client)> {
+    let daemon = Daemon::start(&tmp.join("data"), None).await?;
+    let token = daemon.admin_token().context("admin token")?;
+    daemon
+        .client()
+        .add_project(&NewProject {
+            number: NUMBER.into(),
+            name: name.into(),
+            category: witness_controller::cli::parse_category("construction")?,
+            opening: "2026-11-20T08:00:00+08:00".into(),
+        })
+        .await?;
+    Ok((daemon, token, reqwest::Client::new()))
+}
+
+/// Opens an upload of `data` for `room`/`seat` under `file_name`.
+async fn open_upload(
+    daemon: &Daemon,
+    data: &[u8],
+    (room, seat, file_name): (&str, &str, &str),
+) -> Result<RecordingUpload> {
+    daemon
+        .client()
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{}/recordings/uploads", encode(NUMBER)),
+            &NewRecordingUpload {
+                room: room.into(),
+                seat: seat.into(),
+                file_name: file_name.into(),
+                size: data.len() as u64,
+                sha256: digest_bytes(data).sha256,
+            },
+        )
+        .await
+}
+
 #[tokio::test]
 async fn cut_connections_resume_and_the_hash_matches() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let daemon = Daemon::start(&tmp.path().join("data"), None).await?;
+    let (daemon, token, http) = daemon_with_project(tmp.path(), "远程异地评标录像上传").await?;
     let api = daemon.client();
-    let token = daemon.admin_token().context("admin token")?;
-    let http = reqwest::Client::new();
-    api.add_project(&NewProject {
-        number: NUMBER.into(),
-        name: "远程异地评标录像上传".into(),
-        category: witness_controller::cli::parse_category("construction")?,
-        opening: "2026-11-20T08:00:00+08:00".into(),
-    })
-    .await?;
-    let uploads = format!("/api/projects/{}/recordings/uploads", encode(NUMBER));
-
     let data = recording_bytes(3 * 1024 * 1024 + 12_345, 0x5EED_2026);
     let sha256 = digest_bytes(&data).sha256;
-    let upload: RecordingUpload = api
-        .send_json(
-            Method::POST,
-            &uploads,
-            &NewRecordingUpload {
-                room: "第一评标室".into(),
-                seat: "专家3".into(),
-                file_name: "会议录像.mp4".into(),
-                size: data.len() as u64,
-                sha256: sha256.clone(),
-            },
-        )
-        .await?;
+    let upload = open_upload(&daemon, &data, ("第一评标室", "专家3", "会议录像.mp4")).await?;
     ensure!(upload.received == 0 && upload.status == RecordingUploadStatus::Open);
 
     // Five cuts at pseudo-random points: the server keeps every byte that reached it and the
@@ -215,17 +233,8 @@ async fn cut_connections_resume_and_the_hash_matches() -> Result<()> {
 #[tokio::test]
 async fn wrong_hashes_oversized_chunks_and_bad_names_are_refused() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let daemon = Daemon::start(&tmp.path().join("data"), None).await?;
+    let (daemon, token, http) = daemon_with_project(tmp.path(), "录像上传错误输入").await?;
     let api = daemon.client();
-    let token = daemon.admin_token().context("admin token")?;
-    let http = reqwest::Client::new();
-    api.add_project(&NewProject {
-        number: NUMBER.into(),
-        name: "录像上传错误输入".into(),
-        category: witness_controller::cli::parse_category("construction")?,
-        opening: "2026-11-20T08:00:00+08:00".into(),
-    })
-    .await?;
     let uploads = format!("/api/projects/{}/recordings/uploads", encode(NUMBER));
     let data = recording_bytes(100_000, 7);
     let new = |name: &str, size: u64, sha256: &str| NewRecordingUpload {
@@ -331,5 +340,123 @@ async fn wrong_hashes_oversized_chunks_and_bad_names_are_refused() -> Result<()>
         .send()
         .await?;
     ensure!(anonymous.status() == StatusCode::UNAUTHORIZED);
+    Ok(())
+}
+
+/// `(status, received)` of an upload, read from the daemon's catalog directly (the test must
+/// see the moment between "every byte counted" and "finished", which no API answer shows).
+async fn upload_row(daemon: &Daemon, id: i64) -> Result<(String, i64)> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(daemon.data.join("catalog.db"))
+        .read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await?;
+    let row = sqlx::query_as("SELECT status, received FROM recording_uploads WHERE id = ?")
+        .bind(id)
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+    Ok(row)
+}
+
+#[tokio::test]
+async fn kill_9_mid_chunk_and_mid_finish_loses_nothing() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (mut daemon, token, http) = daemon_with_project(tmp.path(), "断电续传测试").await?;
+    let api = daemon.client();
+    // Big enough that hashing it at the end takes a moment a test can catch.
+    let data = recording_bytes(48 * 1024 * 1024 + 777, 0xC0FF_EE00);
+    let sha256 = digest_bytes(&data).sha256;
+    let upload = open_upload(&daemon, &data, ("第二评标室", "专家1", "本地录像.mp4")).await?;
+    let first = 4 * 1024 * 1024;
+    let (code, text) =
+        put_chunk(&http, &daemon, &token, upload.id, 0, data[..first].to_vec()).await?;
+    ensure!(code == StatusCode::OK, "{code} {text}");
+
+    // The power goes while a chunk is arriving: its bytes were never counted, so the upload
+    // resumes at the last acknowledged offset, and what was stored up to it is intact.
+    let address = daemon.url.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await?;
+    let head = format!(
+        "PUT /api/recordings/uploads/{}?offset={first} HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\n\r\n",
+        upload.id,
+        data.len() - first
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream
+        .write_all(&data[first..first + 2 * 1024 * 1024])
+        .await?;
+    stream.flush().await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    daemon.kill9();
+    drop(stream);
+    daemon.restart().await?;
+    let now = status(&http, &daemon, &token, upload.id).await?;
+    ensure!(
+        now.received as usize == first && now.status == RecordingUploadStatus::Open,
+        "{now:?}"
+    );
+
+    // The power goes again after the last byte was counted and before the upload finished.
+    let rest = data[first..].to_vec();
+    let (client, url, bearer) = (
+        http.clone(),
+        format!(
+            "{}/api/recordings/uploads/{}?offset={first}",
+            daemon.url, upload.id
+        ),
+        format!("Bearer {token}"),
+    );
+    let last = tokio::spawn(async move {
+        client
+            .put(url)
+            .header(AUTHORIZATION, bearer)
+            .body(rest)
+            .send()
+            .await
+    });
+    let mut caught = false;
+    for _ in 0..4000 {
+        let (state, received) = upload_row(&daemon, upload.id).await?;
+        ensure!(
+            state == "open",
+            "finished before the test could cut it: {state}"
+        );
+        if received as usize == data.len() {
+            daemon.kill9();
+            caught = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    ensure!(caught, "the last chunk was never counted");
+    let _ = last.await;
+    let (state, _) = upload_row(&daemon, upload.id).await?;
+    ensure!(
+        state == "open",
+        "killed too late to test the finish: {state}"
+    );
+
+    // At start-up the daemon finishes it: the hash is checked and the recording registered.
+    daemon.restart().await?;
+    let mut done = status(&http, &daemon, &token, upload.id).await?;
+    for _ in 0..200 {
+        if done.status != RecordingUploadStatus::Open {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        done = status(&http, &daemon, &token, upload.id).await?;
+    }
+    ensure!(done.status == RecordingUploadStatus::Done, "{done:?}");
+    let detail: ProjectDetail = api
+        .get_json(&format!("/api/projects/{}", encode(NUMBER)))
+        .await?;
+    let source = detail
+        .files
+        .iter()
+        .find(|f| f.rel_path == done.rel_path)
+        .context("the recording is not a project source")?;
+    ensure!(digest_bytes(&std::fs::read(&source.origin)?).sha256 == sha256);
     Ok(())
 }

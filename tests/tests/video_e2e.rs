@@ -11,9 +11,10 @@ use reqwest::{Method, StatusCode};
 use time::macros::datetime;
 use time::OffsetDateTime;
 use witness_controller::cli::encode;
-use witness_schemas::api::{NewProject, ProjectDetail};
+use witness_schemas::api::{DiscStatus, JobStatus, NewProject, ProjectDetail};
 use witness_schemas::video::{NewVideoPull, VideoChannel, VideoPull, VideoPullStatus};
-use witness_tests::daemon::Daemon;
+use witness_tests::daemon::{extract_with_xorriso, validate_bag, Daemon};
+use witness_tests::nvr::project::{seconds_between, wait_for_pulls};
 use witness_tests::nvr::{Quirks, Segment, StandInNvr};
 
 const T0: OffsetDateTime = datetime!(2026-11-20 00:00 UTC);
@@ -28,39 +29,19 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap()
 }
 
-fn write_config(tmp: &Path, nvr: &StandInNvr) -> Result<std::path::PathBuf> {
+fn write_config(tmp: &Path, nvr: &StandInNvr, max_connections: u32) -> Result<std::path::PathBuf> {
     let config = tmp.join("witness.toml");
     std::fs::write(
         &config,
         format!(
             "[[nvrs]]\nname = \"nvr1\"\nurl = \"{}\"\nuser = \"admin\"\npassword = \"Witness12345\"\n\
-             max_connections = 1\n",
+             max_connections = {max_connections}\n\n\
+             [[drives]]\nname = \"bd1\"\nkind = \"virtual\"\nmedia = \"bd-r\"\ncapacity_bytes = 67108864\n\n\
+             [copies]\noptical = 1\ndisk = 0\n",
             nvr.http_url
         ),
     )?;
     Ok(config)
-}
-
-async fn wait_for_pulls(daemon: &Daemon, count: usize) -> Result<Vec<VideoPull>> {
-    let client = daemon.client();
-    let path = format!("/api/projects/{}/video/pulls", encode(NUMBER));
-    for _ in 0..600 {
-        let pulls: Vec<VideoPull> = client.get_json(&path).await?;
-        let finished = pulls
-            .iter()
-            .filter(|p| matches!(p.status, VideoPullStatus::Done | VideoPullStatus::Failed))
-            .count();
-        if pulls.len() == count && finished == count {
-            return Ok(pulls);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("pulls did not finish within 60 s")
-}
-
-fn seconds_between(a: &str, b: OffsetDateTime) -> f64 {
-    let a = OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339).unwrap();
-    (a - b).as_seconds_f64()
 }
 
 #[tokio::test]
@@ -92,7 +73,7 @@ async fn rooms_pull_register_and_serve_with_range() -> Result<()> {
         ],
     )
     .await?;
-    let config = write_config(tmp.path(), &nvr)?;
+    let config = write_config(tmp.path(), &nvr, 1)?;
     let daemon = Daemon::start(&tmp.path().join("data"), Some(&config)).await?;
     let client = daemon.client();
     client
@@ -176,7 +157,7 @@ async fn rooms_pull_register_and_serve_with_range() -> Result<()> {
 
     let queued: Vec<VideoPull> = client.send_json(Method::POST, &pulls_path, &window).await?;
     ensure!(queued.len() == 2, "{queued:?}");
-    let pulls = wait_for_pulls(&daemon, 2).await?;
+    let pulls = wait_for_pulls(&daemon, NUMBER, 2).await?;
     for pull in &pulls {
         ensure!(pull.status == VideoPullStatus::Done, "{pull:?}");
         ensure!(pull.media_received_ms == 120_000, "{pull:?}");
@@ -241,6 +222,40 @@ async fn rooms_pull_register_and_serve_with_range() -> Result<()> {
             .with_context(|| format!("pull {} not found by search: {hits:?}", pull.id))?;
         let snippet: String = hit.snippet.iter().map(|p| p.text.as_str()).collect();
         ensure!(snippet.contains(gaps), "{snippet}");
+    }
+
+    // A backup archives the pulled videos like any other source: the verified disc holds
+    // them byte for byte, in a valid bag.
+    let job = client.backup(NUMBER).await?;
+    let job = tokio::time::timeout(
+        Duration::from_secs(120),
+        witness_controller::cli::wait(&client, job.id),
+    )
+    .await
+    .context("the backup did not finish within 120 s")??;
+    ensure!(job.status == JobStatus::Succeeded, "{job:?}");
+    let disc = client
+        .discs()
+        .await?
+        .into_iter()
+        .find(|d| d.job_id == job.id && d.status == DiscStatus::Verified)
+        .context("no verified disc")?;
+    let extracted = tmp.path().join("disc");
+    std::fs::create_dir_all(&extracted)?;
+    extract_with_xorriso(Path::new(&disc.location), &extracted)?;
+    validate_bag(&extracted)?;
+    for pull in &pulls {
+        let rel = pull.rel_path.as_deref().context("rel_path")?;
+        let on_disc = extracted.join("data").join(rel);
+        let stored = std::fs::read_dir(daemon.data.join("video"))?
+            .map(|e| e.unwrap().path().join(format!("pull-{}.mp4", pull.id)))
+            .find(|p| p.exists())
+            .context("stored video")?;
+        ensure!(
+            std::fs::read(&on_disc).with_context(|| format!("{on_disc:?} on the disc"))?
+                == std::fs::read(&stored)?,
+            "{rel} differs on the disc"
+        );
     }
 
     // Range serving: a slice of the file, byte for byte, and the whole file.
@@ -318,7 +333,7 @@ async fn a_pull_killed_midway_is_redone_after_restart() -> Result<()> {
         realtime: true,
         ..Quirks::default()
     })?;
-    let config = write_config(tmp.path(), &nvr)?;
+    let config = write_config(tmp.path(), &nvr, 1)?;
     let mut daemon = Daemon::start(&tmp.path().join("data"), Some(&config)).await?;
     let client = daemon.client();
     client
@@ -371,7 +386,7 @@ async fn a_pull_killed_midway_is_redone_after_restart() -> Result<()> {
     // The NVR serves at full speed again; the restarted daemon redoes the pull.
     nvr.set_quirks(Quirks::default())?;
     daemon.restart().await?;
-    let pulls = wait_for_pulls(&daemon, 1).await?;
+    let pulls = wait_for_pulls(&daemon, NUMBER, 1).await?;
     let pull = &pulls[0];
     ensure!(pull.status == VideoPullStatus::Done, "{pull:?}");
     ensure!(seconds_between(pull.first_frame.as_deref().unwrap(), at(5)).abs() <= 1.0);
@@ -406,6 +421,75 @@ async fn a_pull_killed_midway_is_redone_after_restart() -> Result<()> {
                 format!("pull-{}.mp4", pull.id)
             ],
         "{names:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn pulls_from_one_nvr_never_exceed_its_connection_limit() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let nvr_dir = tmp.path().join("nvr");
+    std::fs::create_dir_all(&nvr_dir)?;
+    let segments: Vec<Segment> = (1..=4)
+        .map(|channel| Segment {
+            channel,
+            start: at(-10),
+            end: at(20),
+        })
+        .collect();
+    let nvr = StandInNvr::start(&nvr_dir, "admin", "Witness12345", &segments).await?;
+    // In real time, so pulls last long enough (6 s each) to overlap if they were allowed to.
+    nvr.set_quirks(Quirks {
+        realtime: true,
+        ..Quirks::default()
+    })?;
+    let config = write_config(tmp.path(), &nvr, 2)?;
+    let daemon = Daemon::start(&tmp.path().join("data"), Some(&config)).await?;
+    let client = daemon.client();
+    client
+        .add_project(&NewProject {
+            number: NUMBER.into(),
+            name: "连接数上限测试项目".into(),
+            category: witness_controller::cli::parse_category("construction")?,
+            opening: "2026-11-20T08:00:00+08:00".into(),
+        })
+        .await?;
+    let mapping: Vec<VideoChannel> = (1..=4)
+        .map(|channel| VideoChannel {
+            room: "第一评标室".into(),
+            nvr: "nvr1".into(),
+            channel,
+            label: format!("通道{channel}"),
+        })
+        .collect();
+    let _: Vec<VideoChannel> = client
+        .send_json(
+            Method::PUT,
+            &format!("/api/projects/{}/video/channels", encode(NUMBER)),
+            &mapping,
+        )
+        .await?;
+    let window = NewVideoPull {
+        start: rfc3339(at(0)),
+        end: rfc3339(at(6)),
+    };
+    let queued: Vec<VideoPull> = client
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{}/video/pulls", encode(NUMBER)),
+            &window,
+        )
+        .await?;
+    ensure!(queued.len() == 4, "{queued:?}");
+    let pulls = wait_for_pulls(&daemon, NUMBER, 4).await?;
+    for pull in &pulls {
+        ensure!(pull.status == VideoPullStatus::Done, "{pull:?}");
+    }
+    // Two at a time: never three (the limit), and not one after another either (parallel).
+    let most = nvr.most_playback_sessions()?;
+    ensure!(
+        most == 2,
+        "the NVR had {most} playback sessions open at once"
     );
     Ok(())
 }

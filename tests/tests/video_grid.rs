@@ -10,8 +10,11 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 use time::OffsetDateTime;
 use witness_controller::cli::encode;
-use witness_schemas::api::NewProject;
-use witness_schemas::video::{NewVideoPull, VideoChannel, VideoPull, VideoPullStatus};
+use witness_schemas::api::{NewProject, ProjectDetail};
+use witness_schemas::video::{
+    NewRecordingUpload, NewVideoPull, RecordingUpload, RecordingUploadStatus, VideoChannel,
+    VideoPull, VideoPullStatus,
+};
 use witness_tests::browser::Browser;
 use witness_tests::daemon::Daemon;
 use witness_tests::nvr::{Segment, StandInNvr};
@@ -100,30 +103,13 @@ async fn grid_of_eight_channels_seeks_together() -> Result<()> {
 
     let browser = Browser::launch().await?;
     let page = format!("{}/video.html?project={}", daemon.url, encode(NUMBER));
-    browser.goto(&page).await?;
-    // Log in as the first admin (and change its one-time password), as the login form does.
-    let password = daemon.admin_password().context("one-time password")?;
-    let status = browser
-        .eval(&format!(
-            "(async () => {{
-               const login = await fetch('/api/login', {{ method: 'POST',
-                 headers: {{ 'Content-Type': 'application/json' }},
-                 body: JSON.stringify({{ username: 'admin', password: {pw} }}) }});
-               const session = await login.json();
-               const change = await fetch('/api/account/password', {{ method: 'POST',
-                 headers: {{ 'Content-Type': 'application/json', 'X-CSRF-Token': session.csrf_token }},
-                 body: JSON.stringify({{ old_password: {pw}, new_password: {fresh} }}) }});
-               return [login.status, change.status];
-             }})()",
-            pw = serde_json::to_string(&password)?,
-            fresh = serde_json::to_string(FRESH_PASSWORD)?,
-        ))
+    browser
+        .open_as_first_admin(
+            &page,
+            &daemon.admin_password().context("one-time password")?,
+            FRESH_PASSWORD,
+        )
         .await?;
-    ensure!(
-        status[0] == 200 && status[1].as_u64().unwrap_or(0) < 300,
-        "{status}"
-    );
-    browser.goto(&page).await?;
     browser
         .wait_for(
             "document.querySelectorAll('#pulls-table tbody tr').length === 8",
@@ -275,5 +261,128 @@ async fn grid_of_eight_channels_seeks_together() -> Result<()> {
         .as_f64()
         .context("currentTime")?;
     ensure!((at - 10.4).abs() < 0.01, "one frame back: {at}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_upload_form_resumes_a_recording_and_it_joins_the_project() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let daemon = Daemon::start(&tmp.path().join("data"), None).await?;
+    let client = daemon.client();
+    client
+        .add_project(&NewProject {
+            number: NUMBER.into(),
+            name: "录像上传页面测试".into(),
+            category: witness_controller::cli::parse_category("construction")?,
+            opening: "2026-11-20T08:00:00+08:00".into(),
+        })
+        .await?;
+    // A recording of 20 MiB and a bit (three chunks of the page's 8 MiB), pseudo-random.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..20 * 1024 * 1024 + 4321)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect();
+    let file = tmp.path().join("专家2-本地录像.mp4");
+    std::fs::write(&file, &data)?;
+    let sha256 = witness_controller::digest::digest_bytes(&data).sha256;
+
+    // An earlier attempt got 5 MiB across before the connection dropped.
+    let upload: RecordingUpload = client
+        .send_json(
+            Method::POST,
+            &format!("/api/projects/{}/recordings/uploads", encode(NUMBER)),
+            &NewRecordingUpload {
+                room: "第二评标室".into(),
+                seat: "专家2".into(),
+                file_name: "专家2-本地录像.mp4".into(),
+                size: data.len() as u64,
+                sha256: sha256.clone(),
+            },
+        )
+        .await?;
+    let token = daemon.admin_token().context("admin token")?;
+    let first = reqwest::Client::new()
+        .put(format!(
+            "{}/api/recordings/uploads/{}?offset=0",
+            daemon.url, upload.id
+        ))
+        .header("Authorization", format!("Bearer {token}"))
+        .body(data[..5 * 1024 * 1024].to_vec())
+        .send()
+        .await?;
+    ensure!(first.status().is_success(), "{}", first.status());
+
+    let browser = Browser::launch().await?;
+    let page = format!("{}/video.html?project={}", daemon.url, encode(NUMBER));
+    browser
+        .open_as_first_admin(
+            &page,
+            &daemon.admin_password().context("one-time password")?,
+            FRESH_PASSWORD,
+        )
+        .await?;
+    browser
+        .wait_for(
+            "document.querySelectorAll('#uploads-table tbody tr').length === 1",
+            Duration::from_secs(15),
+        )
+        .await
+        .context("the open upload is not listed")?;
+    browser
+        .eval(
+            "document.getElementById('upload-room').value = '第二评标室';
+             document.getElementById('upload-seat').value = '专家2';",
+        )
+        .await?;
+    browser.set_files("#upload-file", &[file.as_path()]).await?;
+    browser.click("#upload-form button[type=submit]").await?;
+    let label = browser
+        .wait_for(
+            "document.getElementById('upload-label').textContent.startsWith('上传完成') && \
+             document.getElementById('upload-label').textContent",
+            Duration::from_secs(120),
+        )
+        .await
+        .with_context(|| "the upload did not finish".to_string())?;
+    ensure!(
+        label
+            .as_str()
+            .unwrap_or("")
+            .contains("recordings/第二评标室/专家2/专家2-本地录像.mp4"),
+        "{label}"
+    );
+    ensure!(
+        browser
+            .eval("document.getElementById('error-banner').hidden")
+            .await?
+            == json!(true)
+    );
+    // The page resumed the open upload (no second one) and the server's hash check passed,
+    // so the page's SHA-256 agreed with ours.
+    let uploads: Vec<RecordingUpload> = client
+        .get_json(&format!(
+            "/api/projects/{}/recordings/uploads",
+            encode(NUMBER)
+        ))
+        .await?;
+    ensure!(uploads.len() == 1, "{uploads:?}");
+    ensure!(
+        uploads[0].status == RecordingUploadStatus::Done && uploads[0].sha256 == sha256,
+        "{uploads:?}"
+    );
+    let detail: ProjectDetail = client
+        .get_json(&format!("/api/projects/{}", encode(NUMBER)))
+        .await?;
+    let source = detail
+        .files
+        .iter()
+        .find(|f| f.rel_path == uploads[0].rel_path)
+        .context("the recording is not a project source")?;
+    ensure!(std::fs::read(&source.origin)? == data);
     Ok(())
 }

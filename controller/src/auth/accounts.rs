@@ -26,6 +26,17 @@ pub const LOCKOUT: Duration = Duration::minutes(15);
 /// A session ends after this long without use, and after the absolute limit in any case.
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
 pub const SESSION_MAX: Duration = Duration::hours(12);
+/// How stale a session's `last_seen_at` or a token's `last_used_at` may get before a request
+/// writes it again. Writing it on every request made every read (a video player's Range
+/// requests included) a disk write; against a 30-minute idle limit a minute is plenty.
+pub const TOUCH_EVERY: Duration = Duration::minutes(1);
+
+/// Whether a "last seen" stamp is old enough (or unreadable) to be written again.
+fn needs_touch(stamp: Option<&str>, now: OffsetDateTime) -> bool {
+    stamp
+        .and_then(parse_time)
+        .is_none_or(|seen| now - seen >= TOUCH_EVERY)
+}
 /// Login attempts allowed per client address per minute, whatever the usernames.
 pub const LOGINS_PER_MINUTE: u32 = 20;
 /// Name of the file holding the first admin's one-time credentials.
@@ -252,11 +263,13 @@ pub async fn session(pool: &SqlitePool, secret: &str, now: OffsetDateTime) -> Re
             .await?;
         bail!(Unauthenticated, "会话已过期，请重新登录 (session expired)");
     }
-    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
-        .bind(rfc3339(now))
-        .bind(&id_hash)
-        .execute(pool)
-        .await?;
+    if needs_touch(Some(&row.last_seen_at), now) {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(rfc3339(now))
+            .bind(&id_hash)
+            .execute(pool)
+            .await?;
+    }
     Ok(Principal {
         username: row.username,
         role: Role::parse(&row.role).unwrap_or(Role::Auditor),
@@ -321,11 +334,13 @@ pub async fn token(pool: &SqlitePool, secret: &str, now: OffsetDateTime) -> Resu
             row.prefix
         );
     }
-    sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-        .bind(rfc3339(now))
-        .bind(row.id)
-        .execute(pool)
-        .await?;
+    if needs_touch(row.last_used_at.as_deref(), now) {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(rfc3339(now))
+            .bind(row.id)
+            .execute(pool)
+            .await?;
+    }
     Ok(Principal {
         username: format!("token:{}", row.name),
         role: Role::parse(&row.role).unwrap_or(Role::Auditor),

@@ -304,6 +304,18 @@ pub const PERMISSIONS: &[Permission] = &[
         path: "/api/integrations/{target}/draw-requests",
         access: Access::Roles(ARCHIVE_WRITERS),
     },
+    // The supervision platform's data sets and the finance bureau's stages: listed for the
+    // readers; a project's data set is extracted again by those who correct the data.
+    Permission {
+        method: "GET",
+        path: "/api/integrations/{target}/data-sets",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/integrations/{target}/extractions",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
     Permission {
         method: "GET",
         path: "/api/integrations/{target}/reports",
@@ -334,6 +346,33 @@ pub const PERMISSIONS: &[Permission] = &[
         path: "/api/projects/{number}/evaluation-records",
         access: Access::Roles(ARCHIVE_WRITERS),
     },
+    // The market-subject library (主体库): archivists and admins record subject facts for it;
+    // the staff who read the integrations ask it about subjects and scan their QR codes.
+    Permission {
+        method: "POST",
+        path: "/api/integrations/market_subject_library/records",
+        access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/integrations/market_subject_library/records",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/integrations/market_subject_library/legal-persons/{code}",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/integrations/market_subject_library/legal-persons/{code}/qr",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/integrations/market_subject_library/qr-scans",
+        access: Access::Roles(GATE_READERS),
+    },
     // SMS notices (短信通知) to a project's registered bidders.
     Permission {
         method: "GET",
@@ -349,6 +388,18 @@ pub const PERMISSIONS: &[Permission] = &[
         method: "POST",
         path: "/api/projects/{number}/sms-notices",
         access: Access::Roles(ARCHIVE_WRITERS),
+    },
+    // SMS delivery reports: read like the queues; a resend after a failed report is a new
+    // message, so only admins (as for manual retries).
+    Permission {
+        method: "GET",
+        path: "/api/integrations/sms/deliveries",
+        access: Access::Roles(GATE_READERS),
+    },
+    Permission {
+        method: "POST",
+        path: "/api/integrations/sms/messages/{id}/resend",
+        access: Access::Roles(ADMIN),
     },
     // Schedules, batch import, select-and-burn and re-inspection: archivists and admins act
     // (a batch import or a schedule makes jobs like 一键备份); every staff role reads.
@@ -446,6 +497,11 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         method: "GET",
         path: "/api/video/nvrs",
+        access: Access::Roles(STAFF),
+    },
+    Permission {
+        method: "GET",
+        path: "/api/projects/{number}/recordings/uploads",
         access: Access::Roles(STAFF),
     },
     Permission {

@@ -1,10 +1,11 @@
-//! `witness integrations …`: target status, dead letters, manual retry, reconciliation reports
-//! and a project's trade codes, through the API.
+//! `witness integrations …`: target status, dead letters, manual retry, reconciliation reports,
+//! data sets and re-extraction (在线监管平台, 财政局), and a project's trade codes, through the API.
 
 use clap::Subcommand;
 use reqwest::Method;
 use witness_schemas::integration::{
-    OutboxMessage, ReconciliationReport, TargetStatus, TradeCodes, EXPERT_LIBRARY,
+    DataSet, Enqueued, ExtractionOrder, OutboxMessage, ReconciliationReport, TargetStatus,
+    TradeCodes, EXPERT_LIBRARY,
 };
 
 use crate::cli::{self, Client};
@@ -33,6 +34,21 @@ pub enum IntegrationsCommand {
         day: String,
         #[arg(long, default_value = EXPERT_LIBRARY)]
         target: String,
+    },
+    /// The data sets (supervision_platform) or stages (finance_bureau) of a target and their
+    /// sources; those without one are not supported yet.
+    DataSets {
+        #[arg(long)]
+        target: String,
+    },
+    /// Extracts one data set of a project again now (重新推送), as new messages.
+    Extract {
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        data_set: String,
+        #[arg(long)]
+        project: String,
     },
     /// Records 统一交易标识码 and 标段编号 of a project.
     TradeCodes {
@@ -110,6 +126,41 @@ pub async fn run(client: &Client, command: IntegrationsCommand) -> anyhow::Resul
                 ))
                 .await?;
             cli::print_json(&report)?;
+        }
+        IntegrationsCommand::DataSets { target } => {
+            let sets: Vec<DataSet> = client
+                .get_json(&format!(
+                    "/api/integrations/{}/data-sets",
+                    cli::encode(&target)
+                ))
+                .await?;
+            for set in sets {
+                println!(
+                    "{:<22} {}  {}",
+                    set.name,
+                    set.label,
+                    set.source
+                        .as_deref()
+                        .unwrap_or("尚不支持（目录中没有数据来源）")
+                );
+            }
+        }
+        IntegrationsCommand::Extract {
+            target,
+            data_set,
+            project,
+        } => {
+            let done: Enqueued = client
+                .send_json(
+                    Method::POST,
+                    &format!("/api/integrations/{}/extractions", cli::encode(&target)),
+                    &ExtractionOrder {
+                        data_set,
+                        project_number: project,
+                    },
+                )
+                .await?;
+            println!("已排队消息：{:?}", done.message_ids);
         }
         IntegrationsCommand::TradeCodes {
             project,

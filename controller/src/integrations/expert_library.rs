@@ -8,27 +8,108 @@ use sqlx::{SqliteConnection, SqlitePool};
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use witness_schemas::integration::{
-    validate, EvaluationRecord, Exchange, ExpertLibraryConfig, EXPERT_LIBRARY,
+    validate, EvaluationRecord, Exchange, ExpertLibraryConfig, HttpTargetConfig, EXPERT_LIBRARY,
     EXPERT_LIBRARY_SCHEMA_VERSION,
 };
 
+use super::delivery::{Adapter, AdapterFuture};
+pub use super::delivery::{Mapped, OurFault};
 use super::outbox::{self, NewMessage};
 use crate::clock::{rfc3339, CHINA};
 use crate::error::Result;
 use crate::{catalog, err};
 
-/// A payload ready to send, and the codes the reconciliation report groups it by.
+/// The expert library's adapter for the delivery core.
 #[derive(Debug)]
-pub struct Mapped {
-    pub payload: Value,
-    pub unified_deal_code: Option<String>,
-    pub bid_section_code: Option<String>,
+pub struct ExpertLibrary {
+    config: ExpertLibraryConfig,
+    transport: HttpTargetConfig,
 }
 
-/// Why a message cannot be mapped: our own data is wrong (本系统数据错误). Retrying will not
-/// help until someone fixes the data.
-#[derive(Debug)]
-pub struct OurFault(pub String);
+impl ExpertLibrary {
+    pub fn new(config: ExpertLibraryConfig) -> ExpertLibrary {
+        let transport = config.transport();
+        ExpertLibrary { config, transport }
+    }
+
+    /// The adapter as the delivery core takes it.
+    pub fn adapter(config: ExpertLibraryConfig) -> std::sync::Arc<dyn Adapter> {
+        std::sync::Arc::new(ExpertLibrary::new(config))
+    }
+}
+
+impl Adapter for ExpertLibrary {
+    fn target(&self) -> &'static str {
+        EXPERT_LIBRARY
+    }
+
+    fn label(&self) -> &'static str {
+        "专家库"
+    }
+
+    fn transport(&self) -> &HttpTargetConfig {
+        &self.transport
+    }
+
+    fn ordered(&self, exchange: &str) -> Option<bool> {
+        Exchange::parse(exchange).map(Exchange::ordered)
+    }
+
+    fn map<'a>(
+        &'a self,
+        pool: &'a SqlitePool,
+        exchange: &'a str,
+        facts: &'a Value,
+        now: OffsetDateTime,
+    ) -> AdapterFuture<'a, std::result::Result<Mapped, OurFault>> {
+        Box::pin(async move {
+            let Some(exchange) = Exchange::parse(exchange) else {
+                return Ok(Err(OurFault(format!("未知的交换类型 {exchange}"))));
+            };
+            map(pool, &self.config, exchange, facts, now).await
+        })
+    }
+
+    fn on_ack<'a>(
+        &'a self,
+        conn: &'a mut SqliteConnection,
+        exchange: &'a str,
+        facts: &'a Value,
+        reply: &'a Value,
+        now: OffsetDateTime,
+    ) -> AdapterFuture<'a, std::result::Result<(), String>> {
+        Box::pin(async move {
+            if exchange != Exchange::ExpertDrawRequest.as_str() {
+                return Ok(Ok(()));
+            }
+            Ok(apply_draw_result(conn, facts, reply, now)
+                .await?
+                .map(|added| {
+                    tracing::info!(experts = added, "drawing result stored into the draws");
+                }))
+        })
+    }
+
+    fn after_ack<'a>(
+        &'a self,
+        pool: &'a SqlitePool,
+        exchange: &'a str,
+        facts: &'a Value,
+    ) -> AdapterFuture<'a, ()> {
+        Box::pin(async move {
+            if exchange != Exchange::ExpertDrawRequest.as_str() {
+                return Ok(());
+            }
+            // Drawn experts are searchable by name.
+            if let Some(number) = facts.get("project_number").and_then(Value::as_str) {
+                if let Ok(project) = catalog::project(pool, number).await {
+                    crate::search::notify(pool, crate::search::Change::Project(project.id));
+                }
+            }
+            Ok(())
+        })
+    }
+}
 
 /// `yyyyMMddHHmmss` in China Standard Time, the national standard's timestamp form.
 pub fn stamp(t: OffsetDateTime) -> String {
@@ -51,7 +132,7 @@ pub fn parse_stamp(text: &str) -> Option<OffsetDateTime> {
         .map(|t| t.assume_offset(CHINA))
 }
 
-fn stamp_of(rfc: &str, what: &str) -> std::result::Result<String, OurFault> {
+pub fn stamp_of(rfc: &str, what: &str) -> std::result::Result<String, OurFault> {
     OffsetDateTime::parse(rfc, &time::format_description::well_known::Rfc3339)
         .map(stamp)
         .map_err(|e| OurFault(format!("{what} {rfc:?} 不是有效时间：{e}")))
@@ -180,6 +261,7 @@ pub async fn map(
         ))));
     }
     Ok(Ok(Mapped {
+        path: exchange.as_str().to_string(),
         payload,
         unified_deal_code: codes.0,
         bid_section_code: codes.1,

@@ -1,15 +1,19 @@
 //! Platform integrations (issue 9): the delivery core (a transactional outbox, one worker per
 //! target with retries, dead letters and daily reconciliation) and the provincial expert
-//! library's adapter, and SMS notices to bidders (`sms`). The other targets of the issue
-//! (market-subject library, supervision platform, finance bureau) are not supported yet and are
-//! refused when configured.
+//! library's adapter, and SMS notices to bidders (`sms`). The online supervision platform
+//! (`supervision`) and the finance bureau (`finance`) are adapters on the same core, fed by the
+//! triggers in `extract`.
 
 pub mod cli;
 pub mod delivery;
 pub mod expert_library;
+pub mod extract;
+pub mod finance;
+pub mod market_subject;
 pub mod outbox;
 pub mod reconcile;
 pub mod sms;
+pub mod supervision;
 pub mod web;
 
 use std::path::Path;
@@ -20,16 +24,17 @@ use sqlx::SqlitePool;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use witness_schemas::integration::{
-    EvaluationRecord, IntegrationsConfig, TargetStatus, TradeCodes, EXPERT_LIBRARY,
-    EXPERT_LIBRARY_SCHEMA_VERSION, SMS,
+    EvaluationRecord, HttpTargetConfig, IntegrationsConfig, TargetStatus, TradeCodes,
+    EXPERT_LIBRARY, EXPERT_LIBRARY_SCHEMA_VERSION, FINANCE_BUREAU, SMS, SUPERVISION_PLATFORM,
 };
+use witness_schemas::market_subject::MARKET_SUBJECT_LIBRARY;
 
 use crate::clock::{rfc3339, Clock, CHINA};
 use crate::error::{io_error, Result};
 use crate::jobs::Engine;
 use crate::{bail, catalog, err};
 
-pub use delivery::{Delivery, PassStats};
+pub use delivery::{Adapter, Delivery, Mapped, OurFault, PassStats};
 
 /// Wakes the delivery workers when a message is queued or retried from the API, so they need
 /// not wait for their next poll.
@@ -45,60 +50,72 @@ const POLL: Duration = Duration::from_secs(1);
 /// Refuses targets that are configured but not supported yet, rather than accept a
 /// configuration and silently send nothing.
 pub fn check(config: &IntegrationsConfig) -> Result<()> {
-    let unsupported = [
-        (
-            "market_subject_library",
-            "主体库",
-            config.market_subject_library.is_some(),
-        ),
-        (
-            "supervision_platform",
-            "在线监管平台",
-            config.supervision_platform.is_some(),
-        ),
-        ("finance_bureau", "财政局", config.finance_bureau.is_some()),
-    ];
-    for (key, label, configured) in unsupported {
-        if configured {
-            bail!(
-                FailedPrecondition,
-                "[integrations.{key}]（{label}）尚不支持 (not supported yet)：请从配置中删除此节"
-            );
-        }
-    }
-    if let Some(library) = &config.expert_library {
-        let url = library.base_url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!(
-                InvalidArgument,
-                "[integrations.expert_library] base_url {url:?} 须以 http:// 或 https:// 开头"
-            );
-        }
-        if library.platform_code.trim().is_empty() {
-            bail!(
-                InvalidArgument,
-                "[integrations.expert_library] platform_code 不能为空"
-            );
-        }
-        if library.max_attempts == 0 || library.timeout_seconds <= 0.0 {
-            bail!(
-                InvalidArgument,
-                "[integrations.expert_library] max_attempts 与 timeout_seconds 须大于 0"
-            );
-        }
+    for adapter in adapters(config) {
+        check_transport(adapter.target(), adapter.transport())?;
     }
     Ok(())
+}
+
+/// Checks the transport settings of `[integrations.<key>]`.
+fn check_transport(key: &str, transport: &HttpTargetConfig) -> Result<()> {
+    let url = transport.base_url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!(
+            InvalidArgument,
+            "[integrations.{key}] base_url {url:?} 须以 http:// 或 https:// 开头"
+        );
+    }
+    if transport.platform_code.trim().is_empty() {
+        bail!(
+            InvalidArgument,
+            "[integrations.{key}] platform_code 不能为空"
+        );
+    }
+    if transport.max_attempts == 0 || transport.timeout_seconds <= 0.0 {
+        bail!(
+            InvalidArgument,
+            "[integrations.{key}] max_attempts 与 timeout_seconds 须大于 0"
+        );
+    }
+    Ok(())
+}
+
+/// The adapters of the configured HTTP targets, each delivered by its own `Delivery` worker.
+/// A new target adds its line here.
+pub fn adapters(config: &IntegrationsConfig) -> Vec<Arc<dyn Adapter>> {
+    let mut adapters = Vec::new();
+    if let Some(library) = &config.expert_library {
+        adapters.push(expert_library::ExpertLibrary::adapter(library.clone()));
+    }
+    if let Some(library) = &config.market_subject_library {
+        adapters.push(market_subject::MarketSubject::adapter(library.clone()));
+    }
+    if let Some(platform) = &config.supervision_platform {
+        adapters.push(supervision::SupervisionPlatform::adapter(platform.clone()));
+    }
+    if let Some(bureau) = &config.finance_bureau {
+        adapters.push(finance::FinanceBureau::adapter(bureau.clone()));
+    }
+    adapters
 }
 
 /// Reads the bearer token file; its content is never logged.
 pub fn read_token(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| io_error(format!("读取专家库令牌文件 {}", path.display()), e))?;
+        .map_err(|e| io_error(format!("读取令牌文件 {}", path.display()), e))?;
     let token = text.trim().to_string();
     if token.is_empty() {
-        bail!(InvalidArgument, "专家库令牌文件 {} 是空的", path.display());
+        bail!(InvalidArgument, "令牌文件 {} 是空的", path.display());
     }
     Ok(token)
+}
+
+/// Records which extraction targets are configured, before `start`: the catalog triggers of
+/// the supervision platform and the finance bureau queue messages only for those.
+pub async fn configure(engine: &Arc<Engine>) -> Result<()> {
+    let config = &engine.settings.config.integrations;
+    let targets: Vec<&str> = adapters(config).iter().map(|a| a.target()).collect();
+    extract::configure_targets(&engine.pool, &targets, engine.clock.now()).await
 }
 
 /// Checks the configuration and starts the worker of each configured target.
@@ -106,7 +123,10 @@ pub fn start(engine: &Arc<Engine>) -> Result<()> {
     let config = &engine.settings.config.integrations;
     check(config)?;
     if let Some(sms_config) = config.sms.clone() {
-        let provider = sms::provider(&sms_config)?;
+        let provider = sms::provider(
+            &sms_config,
+            sms::Receipts::new(engine.pool.clone(), Arc::clone(&engine.clock)),
+        )?;
         let worker = sms::SmsDelivery::new(
             engine.pool.clone(),
             Arc::clone(&engine.clock),
@@ -129,55 +149,81 @@ pub fn start(engine: &Arc<Engine>) -> Result<()> {
             }
         });
     }
-    let Some(library) = config.expert_library.clone() else {
+    let mut targets = Vec::new();
+    for adapter in adapters(config) {
+        let token = adapter
+            .transport()
+            .token_file
+            .as_deref()
+            .map(read_token)
+            .transpose()?;
+        let target = adapter.target();
+        let delivery = Delivery::new(
+            engine.pool.clone(),
+            Arc::clone(&engine.clock),
+            adapter,
+            token,
+        )?;
+        tracing::info!(target, "delivery worker started");
+        targets.push(target);
+        tokio::spawn(async move {
+            loop {
+                let busy = match delivery.pass().await {
+                    Ok(stats) => stats.attempted > 0,
+                    Err(e) => {
+                        tracing::warn!(target, error = %e, "integrations: delivery pass failed");
+                        false
+                    }
+                };
+                if !busy {
+                    let _ = tokio::time::timeout(POLL, WAKE.notified()).await;
+                }
+            }
+        });
+    }
+    if targets.is_empty() {
         return Ok(());
-    };
-    let token = library.token_file.as_deref().map(read_token).transpose()?;
-    let delivery = Arc::new(Delivery::new(
-        engine.pool.clone(),
-        Arc::clone(&engine.clock),
-        library,
-        token,
-    )?);
+    }
+    let pool = engine.pool.clone();
     let data_dir = engine.settings.data_dir.clone();
     let clock = Arc::clone(&engine.clock);
-    tracing::info!(target = EXPERT_LIBRARY, "delivery worker started");
+    let draw_requests = config.expert_library.is_some();
     tokio::spawn(async move {
-        let mut last_daily: Option<OffsetDateTime> = None;
         loop {
-            let now = clock.now();
-            if last_daily.is_none_or(|t| (now - t).whole_seconds() >= 60) {
-                last_daily = Some(now);
-                if let Err(e) = daily(delivery.pool(), &data_dir, now).await {
-                    tracing::warn!(error = %e, "integrations: daily duties failed");
-                }
+            if let Err(e) = daily(&pool, &data_dir, &targets, draw_requests, clock.now()).await {
+                tracing::warn!(error = %e, "integrations: daily duties failed");
             }
-            let busy = match delivery.pass().await {
-                Ok(stats) => stats.attempted > 0,
-                Err(e) => {
-                    tracing::warn!(error = %e, "integrations: delivery pass failed");
-                    false
-                }
-            };
-            if !busy {
-                let _ = tokio::time::timeout(POLL, WAKE.notified()).await;
-            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
         }
     });
     Ok(())
 }
 
-/// What happens once a day (checked every minute; both steps are idempotent): drawing
-/// requests for today's openings, and the reconciliation report of yesterday.
-pub async fn daily(pool: &SqlitePool, data_dir: &Path, now: OffsetDateTime) -> Result<()> {
+/// What happens once a day (checked every minute; every step is idempotent): drawing
+/// requests for today's openings (when the expert library is configured), and the
+/// reconciliation report of yesterday of each target.
+pub async fn daily(
+    pool: &SqlitePool,
+    data_dir: &Path,
+    targets: &[&str],
+    draw_requests: bool,
+    now: OffsetDateTime,
+) -> Result<()> {
     let today = now.to_offset(CHINA).date();
-    enqueue_draw_requests(pool, today, None, None, now).await?;
+    if draw_requests {
+        enqueue_draw_requests(pool, today, None, None, now).await?;
+    }
+    if targets.contains(&FINANCE_BUREAU) && !extract::enqueue_openings(pool, now).await?.is_empty()
+    {
+        wake();
+    }
     if let Some(yesterday) = today.previous_day() {
-        if !reconcile::exists(pool, EXPERT_LIBRARY, yesterday).await? {
-            let report =
-                reconcile::generate(pool, data_dir, EXPERT_LIBRARY, yesterday, now).await?;
-            tracing::info!(day = %yesterday, total = report.total, acked = report.acked, failed = report.failed,
-                "reconciliation report archived");
+        for &target in targets {
+            if !reconcile::exists(pool, target, yesterday).await? {
+                let report = reconcile::generate(pool, data_dir, target, yesterday, now).await?;
+                tracing::info!(target, day = %yesterday, total = report.total, acked = report.acked,
+                    failed = report.failed, "reconciliation report archived");
+            }
         }
     }
     Ok(())
@@ -208,7 +254,7 @@ pub async fn enqueue_draw_requests(
                 .await?
         }
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let mut ids = Vec::new();
     for (number, opening) in projects {
         let opens_on =
@@ -254,6 +300,13 @@ pub async fn set_trade_codes(
     if section.is_empty() || section.chars().count() > 64 {
         bail!(InvalidArgument, "标段编号须为 1–64 个字符");
     }
+    let mut tx = crate::db::begin_write(pool).await?;
+    let before: Option<(String, String)> = sqlx::query_as(
+        "SELECT unified_deal_code, bid_section_code FROM project_trade_codes WHERE project_id = ?",
+    )
+    .bind(project.id)
+    .fetch_optional(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO project_trade_codes (project_id, unified_deal_code, bid_section_code, updated_by, updated_at) \
          VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE SET unified_deal_code = excluded.unified_deal_code, \
@@ -264,8 +317,20 @@ pub async fn set_trade_codes(
     .bind(section)
     .bind(by)
     .bind(rfc3339(now.to_offset(CHINA)))
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    // New or changed codes are what the supervision platform and the finance bureau know the
+    // project by: its data goes out with them, in this transaction.
+    let changed = before.is_none_or(|(d, s)| d != deal || s != section);
+    let queued = if changed {
+        extract::on_trade_codes(&mut tx, &project, now).await?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await?;
+    if !queued.is_empty() {
+        wake();
+    }
     Ok(TradeCodes {
         unified_deal_code: deal.to_string(),
         bid_section_code: section.to_string(),
@@ -301,7 +366,7 @@ pub async fn add_record(
     expert_library::check_record(record)?;
     let exchange = record.exchange();
     let text = serde_json::to_string(record).map_err(|e| err!(Internal, "record: {e}"))?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let record_id = sqlx::query(
         "INSERT INTO evaluation_records (project_id, kind, record, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -332,6 +397,7 @@ pub async fn add_record(
             "record {record_id}: its message key already exists"
         )
     })?;
+    extract::on_record(&mut tx, &project, record_id, record, now).await?;
     tx.commit().await?;
     wake();
     Ok(id)
@@ -347,6 +413,17 @@ pub async fn status(pool: &SqlitePool, config: &IntegrationsConfig) -> Result<Ve
             config.expert_library.is_some(),
         ),
         (SMS, "短信通知", config.sms.is_some()),
+        (
+            MARKET_SUBJECT_LIBRARY,
+            "市场主体库",
+            config.market_subject_library.is_some(),
+        ),
+        (
+            SUPERVISION_PLATFORM,
+            "在线监管平台",
+            config.supervision_platform.is_some(),
+        ),
+        (FINANCE_BUREAU, "财政局", config.finance_bureau.is_some()),
     ] {
         let counts = outbox::counts(pool, target).await?;
         targets.push(TargetStatus {
@@ -366,11 +443,9 @@ pub async fn status(pool: &SqlitePool, config: &IntegrationsConfig) -> Result<Ve
 /// The one target supported so far; any other name is refused clearly.
 pub fn check_target(target: &str) -> Result<()> {
     match target {
-        EXPERT_LIBRARY | SMS => Ok(()),
-        "market_subject_library" | "supervision_platform" | "finance_bureau" => bail!(
-            FailedPrecondition,
-            "对接目标 {target} 尚不支持 (not supported yet)"
-        ),
+        EXPERT_LIBRARY | SMS | MARKET_SUBJECT_LIBRARY | SUPERVISION_PLATFORM | FINANCE_BUREAU => {
+            Ok(())
+        }
         _ => bail!(NotFound, "没有对接目标 {target} (unknown target)"),
     }
 }
@@ -452,17 +527,24 @@ mod tests {
         let config = crate::config::parse_config(text).unwrap();
         assert!(config.integrations.expert_library.is_some());
         assert!(config.integrations.sms.is_some());
+        assert!(config.integrations.supervision_platform.is_some());
+        assert!(config.integrations.finance_bureau.is_some());
         check(&config.integrations).unwrap();
     }
 
     #[test]
-    fn unsupported_targets_are_refused() {
-        let config = IntegrationsConfig {
-            finance_bureau: Some(serde_json::json!({"base_url": "http://x"})),
-            ..IntegrationsConfig::default()
-        };
-        let error = check(&config).unwrap_err();
-        assert!(error.message.contains("尚不支持"), "{error}");
+    fn bad_transport_settings_of_a_target_are_refused_naming_its_section() {
+        let parsed = crate::config::parse_config(
+            "[integrations.finance_bureau]\nbase_url = \"ftp://czj.example\"\nplatform_code = \"HNLK001\"\n",
+        )
+        .unwrap();
+        let error = check(&parsed.integrations).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("[integrations.finance_bureau] base_url"),
+            "{error}"
+        );
         assert!(check(&IntegrationsConfig::default()).is_ok());
     }
 }

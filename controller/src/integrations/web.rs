@@ -11,9 +11,10 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 use witness_schemas::api::ApiError;
 use witness_schemas::integration::{
-    Bidder, Candidate, DrawRequestOrder, Enqueued, EvaluationRecord, ExpertScore, MessageState,
-    NewBidder, NewSmsNotice, OutboxMessage, ReconciliationLine, ReconciliationReport,
-    SmsNoticeKind, SmsNoticeResult, TargetStatus, TradeCodes, EXPERT_LIBRARY,
+    data_sets, Bidder, Candidate, DataSet, DrawRequestOrder, Enqueued, EvaluationRecord,
+    ExpertScore, ExtractionOrder, MessageState, NewBidder, NewSmsNotice, OutboxMessage,
+    ReconciliationLine, ReconciliationReport, SmsDeliveryReport, SmsNoticeKind, SmsNoticeResult,
+    TargetStatus, TradeCodes, EXPERT_LIBRARY,
 };
 
 use crate::auth::Principal;
@@ -28,6 +29,8 @@ use crate::{bail, err};
         list_messages,
         retry_message,
         draw_requests,
+        list_data_sets,
+        extract,
         list_reports,
         get_report,
         make_report,
@@ -36,7 +39,9 @@ use crate::{bail, err};
         add_record,
         list_bidders,
         add_bidder,
-        send_sms_notice
+        send_sms_notice,
+        list_sms_deliveries,
+        resend_sms
     ),
     components(schemas(
         TargetStatus,
@@ -44,6 +49,8 @@ use crate::{bail, err};
         MessageState,
         DrawRequestOrder,
         Enqueued,
+        DataSet,
+        ExtractionOrder,
         ReconciliationReport,
         ReconciliationLine,
         TradeCodes,
@@ -54,7 +61,8 @@ use crate::{bail, err};
         NewBidder,
         NewSmsNotice,
         SmsNoticeKind,
-        SmsNoticeResult
+        SmsNoticeResult,
+        SmsDeliveryReport
     ))
 )]
 pub struct IntegrationsApiDoc;
@@ -68,6 +76,8 @@ pub fn routes() -> Router<AppState> {
             "/api/integrations/{target}/draw-requests",
             post(draw_requests),
         )
+        .route("/api/integrations/{target}/data-sets", get(list_data_sets))
+        .route("/api/integrations/{target}/extractions", post(extract))
         .route("/api/integrations/{target}/reports", get(list_reports))
         .route(
             "/api/integrations/{target}/reports/{day}",
@@ -86,6 +96,11 @@ pub fn routes() -> Router<AppState> {
             get(list_bidders).post(add_bidder),
         )
         .route("/api/projects/{number}/sms-notices", post(send_sms_notice))
+        .route("/api/integrations/sms/deliveries", get(list_sms_deliveries))
+        .route(
+            "/api/integrations/sms/messages/{id}/resend",
+            post(resend_sms),
+        )
 }
 
 #[utoipa::path(get, path = "/api/integrations", responses((status = 200, body = [TargetStatus])))]
@@ -164,6 +179,36 @@ async fn draw_requests(
         now,
     )
     .await?;
+    Ok((StatusCode::CREATED, Json(Enqueued { message_ids: ids })).into_response())
+}
+
+#[utoipa::path(get, path = "/api/integrations/{target}/data-sets",
+    params(("target" = String, Path, description = "supervision_platform 或 finance_bureau")),
+    responses((status = 200, body = [DataSet]), (status = 404, body = ApiError)))]
+async fn list_data_sets(Path(target): Path<String>) -> Result<Json<Vec<DataSet>>> {
+    super::check_target(&target)?;
+    Ok(Json(data_sets(&target)))
+}
+
+#[utoipa::path(post, path = "/api/integrations/{target}/extractions", request_body = ExtractionOrder,
+    params(("target" = String, Path, description = "supervision_platform 或 finance_bureau")),
+    responses((status = 201, body = Enqueued), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, body = ApiError, description = "尚不支持的数据集，或项目不符")))]
+async fn extract(
+    State(engine): State<AppState>,
+    Path(target): Path<String>,
+    JsonBody(order): JsonBody<ExtractionOrder>,
+) -> Result<Response> {
+    super::check_target(&target)?;
+    let ids = super::extract::extract(
+        &engine.pool,
+        &target,
+        order.data_set.trim(),
+        order.project_number.trim(),
+        engine.clock.now(),
+    )
+    .await?;
+    super::wake();
     Ok((StatusCode::CREATED, Json(Enqueued { message_ids: ids })).into_response())
 }
 
@@ -315,4 +360,43 @@ async fn send_sms_notice(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(result)).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct DeliveryQuery {
+    /// true: only the SMS whose delivery report says the handset did not get them.
+    failed: Option<bool>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/integrations/sms/deliveries", params(DeliveryQuery),
+    responses((status = 200, body = [SmsDeliveryReport])))]
+async fn list_sms_deliveries(
+    State(engine): State<AppState>,
+    Query(query): Query<DeliveryQuery>,
+) -> Result<Json<Vec<SmsDeliveryReport>>> {
+    Ok(Json(
+        super::sms::deliveries(
+            &engine.pool,
+            query.failed.unwrap_or(false),
+            query.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/integrations/sms/messages/{id}/resend",
+    params(("id" = i64, Path, description = "回执失败的短信消息编号")),
+    responses((status = 201, body = OutboxMessage), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+async fn resend_sms(
+    State(engine): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| err!(InvalidArgument, "消息编号 {id:?} 不是数字"))?;
+    let message =
+        super::sms::resend(&engine.pool, id, &principal.username, engine.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(message)).into_response())
 }

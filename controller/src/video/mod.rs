@@ -7,6 +7,7 @@
 //! Rows left 'queued' or 'pulling' by a crash are redone at start-up; the driver writes to a
 //! partial file and renames it only when complete, so a redo never sees half a video.
 
+pub mod browser_copy;
 pub mod upload;
 pub mod web;
 
@@ -20,8 +21,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use witness_drivers::recording::{
-    DahuaNvr, HikvisionIsapi, NvrClock, OnvifRecorder, PullReport, PullRequest, RecordingSource,
-    TimeWindow,
+    DahuaNvr, FolderSource, HikvisionIsapi, NvrClock, OnvifRecorder, PullReport, PullRequest,
+    RecordingSource, TimeWindow,
 };
 use witness_schemas::video::{
     NewVideoPull, NvrConfig, VideoChannel, VideoGap, VideoPull, VideoPullStatus,
@@ -64,21 +65,52 @@ pub fn recording_source(config: &NvrConfig) -> Result<Arc<dyn RecordingSource>> 
             config.name
         ),
     };
+    // url, user and password may be left out for a folder only.
+    if config.vendor != "folder" && config.url.trim().is_empty() {
+        bail!(
+            InvalidArgument,
+            "录像机 {} 没有 url (url = \"http://host[:port]\" is required for {})",
+            config.name,
+            config.vendor
+        );
+    }
     Ok(match config.vendor.as_str() {
         "hikvision" => Arc::new(
             HikvisionIsapi::new(&config.url, &config.user, &config.password).with_clock(clock),
         ),
-        // Both answer every call with "尚不支持 (not supported yet)", which the pull records.
-        "dahua" => Arc::new(DahuaNvr),
-        "onvif" => Arc::new(OnvifRecorder),
-        "folder" => bail!(
-            FailedPrecondition,
-            "录像机 {}：文件夹录像来源尚不支持 (a folder of files dropped by other systems is not supported yet)",
-            config.name
+        "dahua" => Arc::new(
+            DahuaNvr::new(&config.url, &config.user, &config.password)
+                .with_clock(clock)
+                .with_rtsp_port(config.rtsp_port),
         ),
+        // ONVIF writes xs:dateTime in UTC, so `clock` does not apply; `url` is the device
+        // service (or http://host, meaning /onvif/device_service).
+        "onvif" => Arc::new(OnvifRecorder::new(
+            &config.url,
+            &config.user,
+            &config.password,
+        )),
+        "folder" => {
+            if config.path.trim().is_empty() {
+                bail!(
+                    InvalidArgument,
+                    "录像机 {} 是文件夹来源，但没有 path (vendor \"folder\" needs path = the folder of recordings)",
+                    config.name
+                );
+            }
+            let names_offset = match clock {
+                NvrClock::Utc => time::UtcOffset::UTC,
+                NvrClock::LocalMarkedZ(offset) => offset,
+            };
+            Arc::new(
+                FolderSource::new(std::path::Path::new(&config.path))
+                    .with_names_offset(names_offset)
+                    .with_stable_after(Duration::from_secs(u64::from(config.stable_seconds))),
+            )
+        }
         other => bail!(
             InvalidArgument,
-            "录像机 {} 的厂商 {other:?} 无效 (vendor must be hikvision, dahua or onvif)",
+            "录像机 {} 的厂商 {other:?} 无效 (vendor must be hikvision, dahua, onvif or folder)",
             config.name
         ),
     })
@@ -177,7 +209,7 @@ pub async fn set_channels(
             );
         }
     }
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&engine.pool).await?;
     sqlx::query("DELETE FROM video_channels WHERE project_id = ?")
         .bind(project.id)
         .execute(&mut *tx)
@@ -330,7 +362,7 @@ pub async fn start_pulls(
     let window_ms = (end - start).whole_milliseconds() as i64;
     let stamp = rfc3339(now);
     let mut ids = Vec::new();
-    let mut tx = engine.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&engine.pool).await?;
     for channel in &channels {
         let id = sqlx::query(
             "INSERT INTO video_pulls (project_id, room, nvr, channel, label, window_start, window_end, \
@@ -360,7 +392,7 @@ pub async fn start_pulls(
     Ok(queued)
 }
 
-/// Redoes pulls a crash interrupted.
+/// Redoes pulls a crash interrupted, and finishes uploads it interrupted.
 pub async fn resume(engine: &Arc<Engine>) -> Result<()> {
     let ids: Vec<(i64,)> = sqlx::query_as(
         "SELECT id FROM video_pulls WHERE status IN ('queued', 'pulling') ORDER BY id",
@@ -371,7 +403,7 @@ pub async fn resume(engine: &Arc<Engine>) -> Result<()> {
         tracing::info!(pull = id, "redoing an interrupted video pull");
         spawn(Arc::clone(engine), id);
     }
-    Ok(())
+    upload::resume(engine).await
 }
 
 fn spawn(engine: Arc<Engine>, id: i64) {
@@ -455,7 +487,32 @@ async fn run(engine: &Arc<Engine>, id: i64) -> Result<()> {
     .map_err(|e| err!(Internal, "video pull task: {e}"))?;
     drop(permit);
     let report = outcome.map_err(|e| err!(Unavailable, "{e}"))?;
-    finish(engine, &row, &output, &report).await
+    // H.265 and other codecs Chromium cannot play get an H.264 copy for the replay page; the
+    // archived original stays as pulled. Made before the pull is done, so a crash redoes it.
+    let browser = if browser_copy::needed(&report.codec) {
+        let original = output.clone();
+        let made = tokio::task::spawn_blocking(move || browser_copy::make(&original))
+            .await
+            .map_err(|e| err!(Internal, "browser copy task: {e}"))?;
+        Some(made)
+    } else {
+        None
+    };
+    finish(engine, &row, &output, &report).await?;
+    if let Some(Err(e)) = browser {
+        // The original is archived all the same; the pull says why the player may not play it.
+        tracing::warn!(pull = id, error = %e.message, "no browser copy of a pulled video");
+        sqlx::query("UPDATE video_pulls SET error = ? WHERE id = ?")
+            .bind(format!(
+                "原始录像已归档，但未能生成浏览器可播放的副本 (the original is archived, but no \
+                 browser copy could be made): {}",
+                e.message
+            ))
+            .bind(id)
+            .execute(&engine.pool)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Registers the finished video (and its report) as sources and marks the pull done.
@@ -503,6 +560,11 @@ async fn finish(
         "frames": report.frames,
         "codec": report.codec,
         "dropped_packets": report.dropped_packets,
+        "transport": report.transport.as_str(),
+        // The replay page's H.264 copy (not part of the package), when the codec needed one.
+        "browser_copy": browser_copy::path_for(output)
+            .exists()
+            .then_some("h264"),
     });
     let report_path = output.with_extension("json");
     let bytes =
@@ -552,7 +614,10 @@ pub async fn pull_file(engine: &Engine, id: i64) -> Result<PathBuf> {
             row.status
         );
     }
-    Ok(video_dir(engine, row.project_id).join(format!("pull-{id}.mp4")))
+    let original = video_dir(engine, row.project_id).join(format!("pull-{id}.mp4"));
+    // The replay page gets the browser copy where the original's codec needs one.
+    let browser = browser_copy::path_for(&original);
+    Ok(if browser.exists() { browser } else { original })
 }
 
 #[cfg(test)]
@@ -588,6 +653,9 @@ mod tests {
             password: "x".into(),
             max_connections: 2,
             clock: "local".into(),
+            rtsp_port: 554,
+            path: String::new(),
+            stable_seconds: 30,
         };
         assert!(recording_source(&config).is_ok());
         config.clock = "gmt".into();
@@ -596,5 +664,19 @@ mod tests {
         config.vendor = "uniview".into();
         let e = recording_source(&config).err().unwrap();
         assert!(e.message.contains("vendor"), "{}", e.message);
+        config.vendor = "folder".into();
+        let e = recording_source(&config).err().unwrap();
+        assert!(e.message.contains("needs path"), "{}", e.message);
+        config.path = "/srv/recordings".into();
+        config.url = String::new();
+        assert!(recording_source(&config).is_ok());
+        config.vendor = "hikvision".into();
+        let e = recording_source(&config).err().unwrap();
+        assert!(e.message.contains("没有 url"), "{}", e.message);
+        config.vendor = "onvif".into();
+        let e = recording_source(&config).err().unwrap();
+        assert!(e.message.contains("没有 url"), "{}", e.message);
+        config.url = "http://127.0.0.1:1/onvif/device_service".into();
+        assert!(recording_source(&config).is_ok());
     }
 }

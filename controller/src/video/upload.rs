@@ -159,6 +159,19 @@ pub async fn create(
     to_api(engine, &row(engine, id).await?).await
 }
 
+/// The project's uploads, newest first (the upload page resumes open ones from here).
+pub async fn list(engine: &Engine, number: &str) -> Result<Vec<RecordingUpload>> {
+    let project = catalog::project(&engine.pool, number).await?;
+    let rows: Vec<UploadRow> = sqlx::query_as(
+        "SELECT id, project_id, room, seat, file_name, size, sha256, received, status, rel_path, error \
+         FROM recording_uploads WHERE project_id = ? ORDER BY id DESC",
+    )
+    .bind(project.id)
+    .fetch_all(&engine.pool)
+    .await?;
+    Ok(rows.iter().map(|r| r.to_api(&project.number)).collect())
+}
+
 /// Where an upload stands (the offset to resume from).
 pub async fn status(engine: &Engine, id: i64) -> Result<RecordingUpload> {
     // Waits for a chunk still being written (its connection may have just dropped), so the
@@ -217,6 +230,13 @@ async fn write_chunk(
         );
     }
     let path = partial_path(engine, id);
+    let size = upload.size as u64;
+    if received == size {
+        // Every byte was counted before a crash cut the finish short (the file may already
+        // be renamed): finish it, rather than open the partial file anew and lose the bytes.
+        finish(engine, &upload, &path).await?;
+        return to_api(engine, &row(engine, id).await?).await;
+    }
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir)
             .await
@@ -237,7 +257,6 @@ async fn write_chunk(
         .await
         .map_err(|e| io_error(path.display(), e))?;
 
-    let size = upload.size as u64;
     let mut written = received;
     let mut stream = body.into_data_stream();
     let mut broken = None;
@@ -295,6 +314,25 @@ async fn write_chunk(
         result?;
     }
     to_api(engine, &row(engine, id).await?).await
+}
+
+/// Finishes uploads whose every byte had arrived when a crash cut their finish short, so a
+/// client that saw its last chunk acknowledged finds the recording registered.
+pub async fn resume(engine: &Arc<Engine>) -> Result<()> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT id FROM recording_uploads WHERE status = 'open' AND received = size ORDER BY id",
+    )
+    .fetch_all(&engine.pool)
+    .await?;
+    for (id,) in rows {
+        let _held = upload_lock(id).lock_owned().await;
+        let upload = row(engine, id).await?;
+        tracing::info!(upload = id, "finishing an upload a crash interrupted");
+        if let Err(e) = finish(engine, &upload, &partial_path(engine, id)).await {
+            tracing::warn!(upload = id, error = %e.message, "finishing the upload failed");
+        }
+    }
+    Ok(())
 }
 
 /// Checks the hash of the complete file; registers it or fails the upload.

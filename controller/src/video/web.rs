@@ -6,7 +6,7 @@ use axum::extract::{DefaultBodyLimit, Query};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::services::ServeFile;
 use utoipa::OpenApi;
@@ -29,6 +29,7 @@ use crate::web::{AppState, JsonBody};
         list_pulls,
         start_pulls,
         pull_file,
+        list_uploads,
         create_upload,
         upload_status,
         upload_chunk
@@ -61,7 +62,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/video/nvrs", get(list_nvrs))
         .route(
             "/api/projects/{number}/recordings/uploads",
-            post(create_upload),
+            get(list_uploads).post(create_upload),
         )
         .route(
             "/api/recordings/uploads/{id}",
@@ -172,6 +173,17 @@ fn upload_id(text: &str) -> Result<i64> {
             "上传号 {text:?} 不是数字 (upload id must be a number)"
         )
     })
+}
+
+/// The project's recording uploads, newest first.
+#[utoipa::path(get, path = "/api/projects/{number}/recordings/uploads",
+    params(("number" = String, Path, description = "项目编号")),
+    responses((status = 200, body = [RecordingUpload]), (status = 404, body = ApiError)))]
+async fn list_uploads(
+    State(engine): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<RecordingUpload>>> {
+    Ok(Json(super::upload::list(&engine, &number).await?))
 }
 
 /// Starts a resumable upload of an evaluation recording bound to a room and seat.

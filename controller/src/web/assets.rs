@@ -45,8 +45,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../../web/integrations.js"),
     ),
+    ("/subject.js", JS, include_str!("../../../web/subject.js")),
     ("/video.html", HTML, include_str!("../../../web/video.html")),
     ("/video.js", JS, include_str!("../../../web/video.js")),
+    ("/upload.js", JS, include_str!("../../../web/upload.js")),
+    (
+        "/results.html",
+        HTML,
+        include_str!("../../../web/results.html"),
+    ),
+    ("/results.js", JS, include_str!("../../../web/results.js")),
 ];
 
 /// A route per file.

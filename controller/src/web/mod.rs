@@ -168,6 +168,7 @@ pub fn router(engine: Arc<Engine>, auth: Arc<guard::Auth>) -> Router {
         .merge(assets::routes())
         .merge(crate::gates::web::routes())
         .merge(crate::integrations::web::routes())
+        .merge(crate::integrations::market_subject::web::routes())
         .route_layer(middleware::from_fn_with_state(guard_state, guard::guard))
         .layer(Extension(auth))
         .with_state(engine)
@@ -210,6 +211,7 @@ async fn openapi() -> impl IntoResponse {
     doc.merge(crate::labels::web::LabelsApiDoc::openapi());
     doc.merge(crate::gates::web::GatesApiDoc::openapi());
     doc.merge(crate::integrations::web::IntegrationsApiDoc::openapi());
+    doc.merge(crate::integrations::market_subject::web::MarketSubjectApiDoc::openapi());
     doc.merge(crate::drives::web::DrivesApiDoc::openapi());
     doc.merge(crate::video::web::VideoApiDoc::openapi());
     Json(doc)

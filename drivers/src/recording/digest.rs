@@ -1,8 +1,10 @@
 //! HTTP Digest authentication (RFC 7616 with MD5 and qop=auth, RFC 2617 without qop), the
-//! scheme Hikvision's ISAPI asks for. The first request goes out bare; a 401 carries the
-//! challenge, and the request is sent once more with the answer.
+//! scheme Hikvision's ISAPI and Dahua's CGI ask for. The first request goes out bare; a 401
+//! carries the challenge, and the request is sent once more with the answer.
 
 use md5::{Digest as _, Md5};
+
+use super::RecordingError;
 
 /// The parts of a `WWW-Authenticate: Digest …` challenge we answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,106 @@ pub fn parameters(text: &str) -> Vec<(String, String)> {
         }
         pairs.push((key.trim().to_string(), value.trim().to_string()));
     }
+}
+
+/// The NVR a request goes to, and who sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// `http://host:port`, without a trailing slash.
+    pub base_url: &'a str,
+    pub user: &'a str,
+    pub password: &'a str,
+}
+
+/// An HTTP client for NVR calls: statuses are answers (a 401 is a challenge), not errors.
+pub fn agent(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// Sends `method path` (path and query, exactly as the answer names it) with Digest
+/// authentication: bare first, then once more answering the 401's challenge. A second 401 is
+/// [`RecordingError::Unauthorized`]; other statuses are the caller's to judge. `body` is the
+/// content type and the text.
+pub fn send(
+    agent: &ureq::Agent,
+    login: &Login<'_>,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+) -> Result<ureq::http::Response<ureq::Body>, RecordingError> {
+    let url = format!("{}{path}", login.base_url);
+    let unreachable = |reason: String| RecordingError::Unreachable {
+        address: login.base_url.to_string(),
+        reason,
+    };
+    let run = |authorization: Option<&str>| {
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let sent = match body {
+            Some((content_type, text)) => request
+                .header("Content-Type", content_type)
+                .body(text.to_string())
+                .map(|r| agent.run(r)),
+            None => request.body(()).map(|r| agent.run(r)),
+        };
+        sent.map_err(|e| unreachable(e.to_string()))?
+            .map_err(|e| unreachable(e.to_string()))
+    };
+    let response = run(None)?;
+    if response.status().as_u16() != 401 {
+        return Ok(response);
+    }
+    let challenge = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_challenge)
+        .ok_or_else(|| {
+            RecordingError::BadReply(
+                "401 但没有 Digest 质询 (401 without a Digest challenge)".into(),
+            )
+        })?;
+    // Unique enough per answer: the server only needs it to differ between answers.
+    let cnonce = format!(
+        "{:016x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id())
+    );
+    let answer = authorization(
+        &challenge,
+        login.user,
+        login.password,
+        method,
+        path,
+        &cnonce,
+    );
+    let response = run(Some(&answer))?;
+    if response.status().as_u16() == 401 {
+        return Err(RecordingError::Unauthorized(login.base_url.to_string()));
+    }
+    Ok(response)
+}
+
+/// The status and text of a reply.
+pub fn reply_text(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<(u16, String), RecordingError> {
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| RecordingError::BadReply(format!("reading the reply: {e}")))?;
+    Ok((status, text))
 }
 
 fn md5_hex(text: &str) -> String {

@@ -10,17 +10,23 @@
 //!   segments ending at (or within a second before) the window start are ignored.
 //! - Playback URIs expire (they carry a session token): a failed open searches again for a
 //!   fresh URI, twice at most.
+//! - Some NVRs refuse RTSP playback altogether (playback sessions used up, RTSP disabled, a
+//!   firewall letting only HTTP through): when the playback still does not open after the
+//!   fresh URIs, the window is fetched with `/ISAPI/ContentMgmt/download` (the same playback
+//!   URI; the reply is the recording as one file, MPEG-PS or MP4 on real devices) into a hidden
+//!   file beside the output and stream-copied with the same measuring code. A stream that
+//!   opened and then stopped midway is not retried this way: it is an incomplete pull.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use quick_xml::events::Event;
 use time::{OffsetDateTime, UtcOffset};
 
-use super::remux::{self, StreamCopy};
+use super::remux;
 use super::{
-    check_window, digest, uncovered, PullProgress, PullReport, PullRequest, RecordedSegment,
-    RecordingError, RecordingSource, TimeWindow, TOLERANCE,
+    check_window, digest, PullProgress, PullReport, PullRequest, RecordedSegment, RecordingError,
+    RecordingSource, TimeWindow, TOLERANCE,
 };
 
 /// How an NVR's clock labels its times.
@@ -110,67 +116,24 @@ impl HikvisionIsapi {
     }
 
     fn agent(&self) -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(self.timeout))
-            .build()
-            .into()
+        digest::agent(self.timeout)
     }
 
     /// POSTs `body` to `path`, answering a Digest challenge once. Returns status and body.
     fn post(&self, path: &str, body: &str) -> Result<(u16, String), RecordingError> {
-        let url = format!("{}{path}", self.base_url);
-        let agent = self.agent();
-        let unreachable = |e: ureq::Error| RecordingError::Unreachable {
-            address: self.base_url.clone(),
-            reason: e.to_string(),
+        let login = digest::Login {
+            base_url: &self.base_url,
+            user: &self.user,
+            password: &self.password,
         };
-        let mut response = agent
-            .post(&url)
-            .header("Content-Type", "application/xml")
-            .send(body)
-            .map_err(unreachable)?;
-        if response.status().as_u16() == 401 {
-            let challenge = response
-                .headers()
-                .get_all("www-authenticate")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(digest::parse_challenge)
-                .ok_or_else(|| {
-                    RecordingError::BadReply(
-                        "401 但没有 Digest 质询 (401 without a Digest challenge)".into(),
-                    )
-                })?;
-            let cnonce = format!(
-                "{:016x}",
-                OffsetDateTime::now_utc().unix_timestamp_nanos() as u64
-                    ^ u64::from(std::process::id())
-            );
-            let authorization = digest::authorization(
-                &challenge,
-                &self.user,
-                &self.password,
-                "POST",
-                path,
-                &cnonce,
-            );
-            response = agent
-                .post(&url)
-                .header("Content-Type", "application/xml")
-                .header("Authorization", &authorization)
-                .send(body)
-                .map_err(unreachable)?;
-            if response.status().as_u16() == 401 {
-                return Err(RecordingError::Unauthorized(self.base_url.clone()));
-            }
-        }
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| RecordingError::BadReply(format!("reading the reply: {e}")))?;
-        Ok((status, text))
+        let response = digest::send(
+            &self.agent(),
+            &login,
+            "POST",
+            path,
+            Some(("application/xml", body)),
+        )?;
+        digest::reply_text(response)
     }
 
     /// Pulls one window once; `Err(Ok(e))` is an open failure worth a fresh URI.
@@ -181,50 +144,89 @@ impl HikvisionIsapi {
         partial: &Path,
         progress: &mut dyn FnMut(PullProgress),
     ) -> Result<Result<PullReport, RecordingError>, RecordingError> {
-        let window = request.window;
-        let first = &segments[0];
-        let last = &segments[segments.len() - 1];
-        let anchor = window.start.max(first.span.start);
-        let expected_end = window.end.min(last.span.end);
-        let url = self.playback_url(&first.playback_uri, window)?;
-        let input = remux::open(&url)?;
-        let received = remux::copy(
-            input,
-            &StreamCopy {
-                anchor,
-                window,
-                partial,
-            },
-            progress,
+        let url = self.playback_url(&segments[0].playback_uri, request.window)?;
+        remux::pull_window(&url, request, segments, partial, progress)
+    }
+
+    /// Fetches the window with `/ISAPI/ContentMgmt/download` into a hidden file beside
+    /// `partial`, then copies it like a playback stream; `Ok(Err(e))` is a file that ends
+    /// before the recording does.
+    fn download_once(
+        &self,
+        request: &PullRequest<'_>,
+        segments: &[RecordedSegment],
+        partial: &Path,
+        progress: &mut dyn FnMut(PullProgress),
+    ) -> Result<Result<PullReport, RecordingError>, RecordingError> {
+        let uri = self.playback_url(&segments[0].playback_uri, request.window)?;
+        let body = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<downloadRequest version="1.0" xmlns="http://www.isapi.org/ver20/XMLSchema">
+<playbackURI>{}</playbackURI>
+</downloadRequest>"#,
+            xml_escape(&uri)
+        );
+        // The reply is the whole window: allow time for it at a modest rate (an NVR sends
+        // faster than real time), beyond the usual call timeout.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(self.timeout))
+            .timeout_recv_response(Some(self.timeout))
+            .timeout_recv_body(Some(self.timeout + request.window.length()))
+            .build()
+            .into();
+        let login = digest::Login {
+            base_url: &self.base_url,
+            user: &self.user,
+            password: &self.password,
+        };
+        let response = digest::send(
+            &agent,
+            &login,
+            "POST",
+            "/ISAPI/ContentMgmt/download",
+            Some(("application/xml", &body)),
         )?;
-        let last_frame_end = received
-            .covered
-            .last()
-            .map(|span| span.end)
-            .unwrap_or(received.last_frame);
-        if last_frame_end + TOLERANCE < expected_end {
-            return Ok(Err(RecordingError::Incomplete {
-                channel: request.channel,
-                received: super::utc_text(last_frame_end),
-                expected: super::utc_text(expected_end),
-            }));
+        let status = response.status().as_u16();
+        let is_xml = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("xml"));
+        if status != 200 || is_xml {
+            // Errors come back as an XML ResponseStatus.
+            let (_, text) = digest::reply_text(response)?;
+            let text: String = text.chars().take(300).collect();
+            return Err(RecordingError::BadReply(format!(
+                "download answered HTTP {status}: {text}"
+            )));
         }
-        Ok(Ok(PullReport {
-            first_frame: received.first_frame,
-            last_frame: received.last_frame,
-            gaps: uncovered(window, &received.covered),
-            recorded: segments
-                .iter()
-                .map(|s| TimeWindow {
-                    start: s.span.start.max(window.start),
-                    end: s.span.end.min(window.end),
-                })
-                .collect(),
-            frames: received.frames,
-            bytes: received.bytes,
-            codec: received.codec,
-            dropped_packets: received.dropped_packets,
-            uri_refreshes: 0,
+        let file = download_path(partial);
+        let io = |step| move |cause| RecordingError::Io { step, cause };
+        let mut writer = std::fs::File::create(&file).map_err(io("creating the download file"))?;
+        std::io::copy(&mut response.into_body().into_reader(), &mut writer)
+            .map_err(io("receiving the download"))?;
+        drop(writer);
+        remux::init()?;
+        let input = ffmpeg_next::format::input(&file).map_err(|cause| {
+            RecordingError::BadReply(format!(
+                "下载的录像文件无法读取 (the downloaded recording cannot be read): {cause}"
+            ))
+        })?;
+        let window = request.window;
+        let anchor = window.start.max(segments[0].span.start);
+        let expected_end = window.end.min(segments[segments.len() - 1].span.end);
+        let outcome = remux::check_input(
+            input,
+            request,
+            segments,
+            partial,
+            progress,
+            (anchor, expected_end),
+        )?;
+        Ok(outcome.map(|report| PullReport {
+            transport: super::Transport::Download,
+            ..report
         }))
     }
 
@@ -348,11 +350,7 @@ impl RecordingSource for HikvisionIsapi {
         channel: u32,
         window: TimeWindow,
     ) -> Result<Vec<RecordedSegment>, RecordingError> {
-        if channel == 0 || channel > 999 {
-            return Err(RecordingError::InvalidWindow(format!(
-                "通道号 {channel} 无效 (channel must be 1–999)"
-            )));
-        }
+        super::check_channel(channel)?;
         let track = channel * 100 + 1;
         let (start, end) = (self.isapi_time(window.start), self.isapi_time(window.end));
         let mut segments = Vec::new();
@@ -411,7 +409,7 @@ impl RecordingSource for HikvisionIsapi {
         progress: &mut dyn FnMut(PullProgress),
     ) -> Result<PullReport, RecordingError> {
         check_window(request.window, request.now)?;
-        let partial = partial_path(request.output)?;
+        let partial = remux::partial_path(request.output)?;
         let mut refreshes = 0;
         loop {
             let segments = self.search(request.channel, request.window)?;
@@ -425,7 +423,7 @@ impl RecordingSource for HikvisionIsapi {
             match outcome {
                 Ok(Ok(mut report)) => {
                     report.uri_refreshes = refreshes;
-                    finish(&partial, request.output)?;
+                    remux::finish(&partial, request.output)?;
                     return Ok(report);
                 }
                 Ok(Err(incomplete)) => {
@@ -443,6 +441,36 @@ impl RecordingSource for HikvisionIsapi {
                     );
                     refreshes += 1;
                 }
+                Err(RecordingError::Ffmpeg {
+                    step: "opening the RTSP stream",
+                    cause,
+                }) => {
+                    tracing::warn!(
+                        channel = request.channel,
+                        %cause,
+                        "RTSP playback does not open; downloading the window over ISAPI instead"
+                    );
+                    let downloaded = self.download_once(request, &segments, &partial, progress);
+                    let _ = std::fs::remove_file(download_path(&partial));
+                    match downloaded {
+                        Ok(Ok(mut report)) => {
+                            report.uri_refreshes = refreshes;
+                            remux::finish(&partial, request.output)?;
+                            return Ok(report);
+                        }
+                        Ok(Err(incomplete)) => {
+                            let _ = std::fs::remove_file(&partial);
+                            return Err(incomplete);
+                        }
+                        Err(download) => {
+                            let _ = std::fs::remove_file(&partial);
+                            return Err(RecordingError::NoPlayback {
+                                rtsp: cause.to_string(),
+                                download: download.to_string(),
+                            });
+                        }
+                    }
+                }
                 Err(e) => {
                     let _ = std::fs::remove_file(&partial);
                     return Err(e);
@@ -452,29 +480,18 @@ impl RecordingSource for HikvisionIsapi {
     }
 }
 
-/// The name a pull writes to before the file is complete: hidden, beside the final one.
-fn partial_path(output: &Path) -> Result<PathBuf, RecordingError> {
-    let name = output
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or(RecordingError::Io {
-            step: "naming the output file",
-            cause: std::io::Error::other("the path must name a file in UTF-8"),
-        })?;
-    Ok(output.with_file_name(format!(".{name}.partial")))
+/// Where a download is kept while it is copied: hidden, beside the partial output.
+fn download_path(partial: &Path) -> std::path::PathBuf {
+    let mut name = partial.file_name().unwrap_or_default().to_os_string();
+    name.push(".download");
+    partial.with_file_name(name)
 }
 
-/// Makes the finished file durable, then gives it its final name.
-fn finish(partial: &Path, output: &Path) -> Result<(), RecordingError> {
-    let io = |step| move |cause| RecordingError::Io { step, cause };
-    std::fs::File::open(partial)
-        .and_then(|f| f.sync_all())
-        .map_err(io("flushing the MP4 to disk"))?;
-    std::fs::rename(partial, output).map_err(io("moving the finished MP4 into place"))?;
-    if let Some(dir) = output.parent() {
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
+/// Text as XML element content.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

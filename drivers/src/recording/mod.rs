@@ -7,8 +7,11 @@
 //! wall-clock time. A pull that delivers less than the NVR says it recorded is an error and its
 //! partial file is removed; a file only appears under its final name once it is complete.
 
+pub mod dahua;
 pub mod digest;
+pub mod folder;
 pub mod hikvision;
+pub mod onvif;
 mod remux;
 
 use std::path::Path;
@@ -16,7 +19,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+pub use dahua::DahuaNvr;
+pub use folder::FolderSource;
 pub use hikvision::{HikvisionIsapi, NvrClock};
+pub use onvif::OnvifRecorder;
 
 /// How far the first or last frame may be from the window (or the recording) edge, and how
 /// long a jump between two frames must be to count as a gap.
@@ -100,6 +106,30 @@ pub struct PullReport {
     pub dropped_packets: u64,
     /// How many times the playback URI had to be fetched anew (expired URIs).
     pub uri_refreshes: u32,
+    /// Which way the video came.
+    pub transport: Transport,
+}
+
+/// How the video of a pull arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamed over RTSP playback.
+    Rtsp,
+    /// Downloaded as a file over HTTP (the NVR refused RTSP playback).
+    Download,
+    /// Read from files in a folder.
+    Folder,
+}
+
+impl Transport {
+    /// The name in reports: `rtsp`, `download` or `folder`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Rtsp => "rtsp",
+            Transport::Download => "download",
+            Transport::Folder => "folder",
+        }
+    }
 }
 
 /// Why a search or a pull failed. Messages are Chinese first, English in parentheses.
@@ -138,6 +168,11 @@ pub enum RecordingError {
         step: &'static str,
         cause: std::io::Error,
     },
+    #[error(
+        "录像机既不能回放也不能下载该时段 (neither RTSP playback nor the ISAPI download worked): \
+         opening the RTSP stream: {rtsp}; download: {download}"
+    )]
+    NoPlayback { rtsp: String, download: String },
     #[error("尚不支持 (not supported yet): {0}")]
     NotSupported(String),
 }
@@ -160,40 +195,15 @@ pub trait RecordingSource: Send + Sync {
     ) -> Result<PullReport, RecordingError>;
 }
 
-/// Dahua NVRs (`mediaFileFind.cgi`, `cam/playback`): not built yet, and says so at run time.
-#[derive(Debug, Clone, Default)]
-pub struct DahuaNvr;
-
-/// ONVIF Profile G recorders (FindRecordings, GetReplayUri, `Require: onvif-replay`): not built
-/// yet, and says so at run time.
-#[derive(Debug, Clone, Default)]
-pub struct OnvifRecorder;
-
-macro_rules! not_supported_source {
-    ($type:ty, $what:literal) => {
-        impl RecordingSource for $type {
-            fn search(
-                &self,
-                _channel: u32,
-                _window: TimeWindow,
-            ) -> Result<Vec<RecordedSegment>, RecordingError> {
-                Err(RecordingError::NotSupported(
-                    concat!($what, " search").into(),
-                ))
-            }
-
-            fn pull(
-                &self,
-                _request: &PullRequest<'_>,
-                _progress: &mut dyn FnMut(PullProgress),
-            ) -> Result<PullReport, RecordingError> {
-                Err(RecordingError::NotSupported(concat!($what, " pull").into()))
-            }
-        }
-    };
+/// Refuses channel numbers no NVR has (they are 1-based, as on the NVR's own screen).
+pub fn check_channel(channel: u32) -> Result<(), RecordingError> {
+    if channel == 0 || channel > 999 {
+        return Err(RecordingError::InvalidWindow(format!(
+            "通道号 {channel} 无效 (channel must be 1–999)"
+        )));
+    }
+    Ok(())
 }
-not_supported_source!(DahuaNvr, "Dahua NVR (大华)");
-not_supported_source!(OnvifRecorder, "ONVIF Profile G recorder");
 
 /// Refuses empty, reversed and future windows before anything touches the network.
 pub fn check_window(window: TimeWindow, now: OffsetDateTime) -> Result<(), RecordingError> {
@@ -209,6 +219,23 @@ pub fn check_window(window: TimeWindow, now: OffsetDateTime) -> Result<(), Recor
         });
     }
     Ok(())
+}
+
+/// What `source` recorded for a pull: its window checked first, and an empty search answered
+/// with [`RecordingError::NothingRecorded`].
+pub fn recorded_for(
+    source: &dyn RecordingSource,
+    request: &PullRequest<'_>,
+) -> Result<Vec<RecordedSegment>, RecordingError> {
+    check_window(request.window, request.now)?;
+    let segments = source.search(request.channel, request.window)?;
+    if segments.is_empty() {
+        return Err(RecordingError::NothingRecorded {
+            channel: request.channel,
+            window: request.window.to_string(),
+        });
+    }
+    Ok(segments)
 }
 
 /// Spans of `window` not covered by `covered` (sorted, non-overlapping spans), ignoring holes
@@ -283,26 +310,5 @@ mod tests {
         let message = check_window(future, now).unwrap_err().to_string();
         assert!(message.contains("in the future"), "{message}");
         assert!(check_window(span(0, 600), now).is_ok());
-    }
-
-    #[test]
-    fn dahua_and_onvif_say_not_supported_yet() {
-        let now = datetime!(2026-11-29 12:00 UTC);
-        let request = PullRequest {
-            channel: 1,
-            window: span(0, 60),
-            now,
-            output: Path::new("/nonexistent/x.mp4"),
-        };
-        let sources: [&dyn RecordingSource; 2] = [&DahuaNvr, &OnvifRecorder];
-        for source in sources {
-            let err = source.pull(&request, &mut |_| {}).unwrap_err();
-            assert!(
-                err.to_string().starts_with("尚不支持 (not supported yet)"),
-                "{err}"
-            );
-            let err = source.search(1, span(0, 60)).unwrap_err();
-            assert!(matches!(err, RecordingError::NotSupported(_)), "{err}");
-        }
     }
 }

@@ -2,7 +2,8 @@
 //! expert library on loopback, beside a baseline of the same requests posted directly (no
 //! outbox, no mapping, no validation, no commit), and the recovery after an outage (a backlog
 //! queued while the stand-in was down for a simulated day: time to the first successful probe
-//! in simulated time, and the wall time to drain).
+//! in simulated time, and the wall time to drain). The same core is also timed with the
+//! supervision platform's adapter (its credit data set), to show the adapter costs no throughput.
 //!
 //! `cargo run --release -p witness-tests --bin bench_integrations -- [MESSAGES]` (default 5000)
 
@@ -13,11 +14,14 @@ use anyhow::{ensure, Result};
 use serde_json::Value;
 use time::macros::datetime;
 use witness_controller::clock::{Clock, SimulatedClock};
+use witness_controller::integrations::expert_library::ExpertLibrary;
+use witness_controller::integrations::extract;
+use witness_controller::integrations::supervision::SupervisionPlatform;
 use witness_controller::integrations::{self, Delivery};
 use witness_controller::{catalog, db};
 use witness_schemas::api::{Category, NewProject};
 use witness_schemas::integration::{
-    EvaluationRecord, ExpertLibraryConfig, TradeCodes, IDEMPOTENCY_HEADER,
+    EvaluationRecord, ExpertLibraryConfig, TradeCodes, IDEMPOTENCY_HEADER, SUPERVISION_PLATFORM,
 };
 use witness_tests::standin::{sample_experts, StandIn};
 
@@ -56,7 +60,10 @@ struct Setup {
     delivery: Delivery,
 }
 
-async fn setup(url: &str, messages: usize) -> Result<Setup> {
+/// A catalog with `messages` expert credit records queued. With `supervision`, the supervision
+/// platform is configured too (so each record also queues its credit data set) and the worker
+/// returned is the supervision platform's, pointed at `url`.
+async fn setup(url: &str, messages: usize, supervision: bool) -> Result<Setup> {
     let dir = tempfile::tempdir()?;
     let pool = db::open(dir.path()).await?;
     let clock = Arc::new(SimulatedClock::new(datetime!(2026-03-18 08:00 +8)));
@@ -82,13 +89,22 @@ async fn setup(url: &str, messages: usize) -> Result<Setup> {
         clock.now(),
     )
     .await?;
+    // Configured after the trade codes, so the supervision queue holds the credit data sets only.
+    if supervision {
+        extract::configure_targets(&pool, &[SUPERVISION_PLATFORM], clock.now()).await?;
+    }
     for i in 0..messages {
         integrations::add_record(&pool, PROJECT, &record(i), "bench", clock.now()).await?;
     }
+    let adapter = if supervision {
+        SupervisionPlatform::adapter(config(url).transport())
+    } else {
+        ExpertLibrary::adapter(config(url))
+    };
     let delivery = Delivery::new(
         pool.clone(),
         Arc::clone(&clock) as Arc<dyn Clock>,
-        config(url),
+        adapter,
         None,
     )?;
     Ok(Setup {
@@ -118,7 +134,7 @@ async fn main() -> Result<()> {
 
     // 1. Throughput through the outbox.
     let standin = StandIn::start().await?;
-    let s = setup(&standin.url(), messages).await?;
+    let s = setup(&standin.url(), messages, false).await?;
     let started = Instant::now();
     let acked = drain(&s.delivery).await?;
     let outbox_secs = started.elapsed().as_secs_f64();
@@ -155,9 +171,28 @@ async fn main() -> Result<()> {
     println!("direct POST only: {baseline_rate:8.0} msg/s  ({baseline_secs:.2} s; baseline)");
     println!("ratio outbox/baseline: {:.2}", outbox_rate / baseline_rate);
 
+    // 1b. The same core with another adapter: the supervision platform's credit data set.
+    let supervision = StandIn::start_for(SUPERVISION_PLATFORM).await?;
+    let s = setup(&supervision.url(), messages, true).await?;
+    let started = Instant::now();
+    let acked = drain(&s.delivery).await?;
+    let supervision_secs = started.elapsed().as_secs_f64();
+    ensure!(acked == messages && supervision.received().len() == messages);
+    ensure!(
+        supervision.invalid().is_empty(),
+        "{:?}",
+        supervision.invalid()
+    );
+    let supervision_rate = messages as f64 / supervision_secs;
+    println!(
+        "supervision platform (credit data set, same core): {supervision_rate:8.0} msg/s  ({supervision_secs:.2} s); \
+         ratio to the direct-POST baseline: {:.2}",
+        supervision_rate / baseline_rate
+    );
+
     // 2. Recovery: the backlog queued while the peer was down for a simulated day.
     let standin = StandIn::start().await?;
-    let s = setup(&standin.url(), messages).await?;
+    let s = setup(&standin.url(), messages, false).await?;
     standin.down();
     for _ in 0..(24 * 12) {
         s.clock.advance(time::Duration::minutes(5));

@@ -2,7 +2,12 @@
 //!
 //! 1. Pull throughput: Witness's Hikvision pull (RTSP → stream copy → faststart MP4, in process)
 //!    against the `ffmpeg -c copy -movflags +faststart` command line on the same playback URL of
-//!    the stand-in NVR: wall time, media seconds per second, and CPU time of both.
+//!    the stand-in NVR: wall time, media seconds per second, and CPU time of both. Also the
+//!    ONVIF pull of the same window from the stand-in ONVIF recorder in front of that NVR (SOAP,
+//!    then RTSP replay through Witness's loopback relay and the stand-in's RTSP front: two extra
+//!    hops, the second one the stand-in's own, both in this process's CPU time).
+//!    Then the folder source cutting the same window out of the stand-in's recording file
+//!    (named as an NVR export) against `ffmpeg -ss -t -c copy -movflags +faststart` on it.
 //! 2. Range serving: 20 concurrent clients fetching random 1 MiB ranges of the pulled MP4 from
 //!    `witness serve` (`/api/video/pulls/{id}/file`, bearer token) and from nginx serving the
 //!    same file (apt package nginx-light).
@@ -22,10 +27,13 @@ use reqwest::Method;
 use time::macros::datetime;
 use time::OffsetDateTime;
 use witness_controller::cli::encode;
-use witness_drivers::recording::{HikvisionIsapi, PullRequest, RecordingSource, TimeWindow};
+use witness_drivers::recording::{
+    FolderSource, HikvisionIsapi, OnvifRecorder, PullRequest, RecordingSource, TimeWindow,
+};
 use witness_schemas::api::NewProject;
 use witness_schemas::video::{NewVideoPull, VideoChannel, VideoPull, VideoPullStatus};
 use witness_tests::daemon::Daemon;
+use witness_tests::nvr::onvif::StandInOnvif;
 use witness_tests::nvr::{Segment, StandInNvr};
 
 const T0: OffsetDateTime = datetime!(2026-11-20 00:00 UTC);
@@ -113,32 +121,54 @@ async fn main() -> Result<()> {
 
     // 1. Pull throughput, each side twice (the first run warms the page cache of the
     //    recording); the second runs are reported.
+    let onvif_recorder = StandInOnvif::start(&nvr).await?;
     let mut ours = (0.0, 0.0, 0u64);
+    let mut onvif = (0.0, 0.0, 0u64);
     let mut theirs = (0.0, 0.0, 0u64);
     for round in 0..2 {
-        let output = tmp.path().join(format!("ours-{round}.mp4"));
-        let source = HikvisionIsapi::new(&nvr.http_url, "admin", "Witness12345");
-        let output_clone = output.clone();
-        let cpu_before = cpu_seconds(libc::RUSAGE_SELF);
-        let started = Instant::now();
-        let report = tokio::task::spawn_blocking(move || {
-            source.pull(
-                &PullRequest {
-                    channel: 1,
-                    window,
-                    now: OffsetDateTime::now_utc(),
-                    output: &output_clone,
-                },
-                &mut |_| {},
-            )
-        })
-        .await??;
-        ours = (
-            started.elapsed().as_secs_f64(),
-            cpu_seconds(libc::RUSAGE_SELF) - cpu_before,
-            std::fs::metadata(&output)?.len(),
-        );
-        ensure!(report.gaps.is_empty(), "{report:?}");
+        let sources: [(&str, Box<dyn RecordingSource>); 2] = [
+            (
+                "hikvision",
+                Box::new(HikvisionIsapi::new(&nvr.http_url, "admin", "Witness12345")),
+            ),
+            (
+                "onvif",
+                Box::new(OnvifRecorder::new(
+                    &onvif_recorder.device_url,
+                    "admin",
+                    "Witness12345",
+                )),
+            ),
+        ];
+        for (name, source) in sources {
+            let output = tmp.path().join(format!("ours-{name}-{round}.mp4"));
+            let output_clone = output.clone();
+            let cpu_before = cpu_seconds(libc::RUSAGE_SELF);
+            let started = Instant::now();
+            let report = tokio::task::spawn_blocking(move || {
+                source.pull(
+                    &PullRequest {
+                        channel: 1,
+                        window,
+                        now: OffsetDateTime::now_utc(),
+                        output: &output_clone,
+                    },
+                    &mut |_| {},
+                )
+            })
+            .await??;
+            let measured = (
+                started.elapsed().as_secs_f64(),
+                cpu_seconds(libc::RUSAGE_SELF) - cpu_before,
+                std::fs::metadata(&output)?.len(),
+            );
+            ensure!(report.gaps.is_empty(), "{name}: {report:?}");
+            if name == "onvif" {
+                onvif = measured;
+            } else {
+                ours = measured;
+            }
+        }
 
         let url = format!(
             "rtsp://127.0.0.1:{}/Streaming/tracks/101?starttime={}&endtime={}&token={}",
@@ -170,7 +200,11 @@ async fn main() -> Result<()> {
     );
     println!("| | wall s | media s / s | MiB/s | CPU s | file MiB |");
     println!("|---|---|---|---|---|---|");
-    for (name, (wall, cpu, bytes)) in [("Witness pull", ours), ("ffmpeg -c copy", theirs)] {
+    for (name, (wall, cpu, bytes)) in [
+        ("Witness pull", ours),
+        ("Witness ONVIF pull (relay)", onvif),
+        ("ffmpeg -c copy", theirs),
+    ] {
         println!(
             "| {name} | {wall:.2} | {:.0} | {:.1} | {cpu:.2} | {:.1} |",
             media / wall,
@@ -182,6 +216,40 @@ async fn main() -> Result<()> {
         "ratio (throughput Witness / ffmpeg): {:.2}; CPU Witness / ffmpeg: {:.2}\n",
         theirs.0 / ours.0,
         ours.1 / theirs.1.max(1e-9)
+    );
+    println!(
+        "ratio (throughput ONVIF / ffmpeg): {:.2}; CPU ONVIF / ffmpeg: {:.2}; throughput ONVIF / \
+         Hikvision: {:.2}\n",
+        theirs.0 / onvif.0,
+        onvif.1 / theirs.1.max(1e-9),
+        ours.0 / onvif.0
+    );
+
+    // 1b. The folder source on the stand-in's own recording file, named as an NVR export,
+    //     against `ffmpeg -ss -t -c copy` cutting the same window out of the same file.
+    let folder_row = folder_pull(tmp.path(), &nvr_dir.join("ch01-0.mkv"), segment, window)?;
+    println!(
+        "## Folder source ({} min window out of one {}-second file)",
+        options.minutes,
+        seconds + 20
+    );
+    println!("| | wall s | media s / s | MiB/s | CPU s | file MiB |");
+    println!("|---|---|---|---|---|---|");
+    for (name, (wall, cpu, bytes)) in [
+        ("Witness folder pull", folder_row.0),
+        ("ffmpeg -ss -t -c copy", folder_row.1),
+    ] {
+        println!(
+            "| {name} | {wall:.2} | {:.0} | {:.1} | {cpu:.2} | {:.1} |",
+            media / wall,
+            bytes as f64 / wall / 1048576.0,
+            bytes as f64 / 1048576.0
+        );
+    }
+    println!(
+        "ratio (throughput Witness folder / ffmpeg): {:.2}; CPU Witness / ffmpeg: {:.2}\n",
+        folder_row.1 .0 / folder_row.0 .0,
+        folder_row.0 .1 / folder_row.1 .1.max(1e-9)
     );
 
     // 2. Range serving: the daemon pulls the same window, then both servers serve it.
@@ -278,6 +346,71 @@ struct Load {
 }
 
 /// `CLIENTS` clients, each with its own keep-alive connection, fetching random ranges.
+/// Wall s, CPU s and output bytes of one cut.
+type Measured = (f64, f64, u64);
+
+/// Pulls `window` with [`FolderSource`] from `recording` (which holds `segment`) put into a
+/// channel folder, and cuts the same window with the ffmpeg command line; the second of two
+/// rounds of each (the first warms the page cache).
+fn folder_pull(
+    tmp: &Path,
+    recording: &Path,
+    segment: Segment,
+    window: TimeWindow,
+) -> Result<(Measured, Measured)> {
+    let channel = tmp.join("folder").join("01");
+    std::fs::create_dir_all(&channel)?;
+    let named = channel.join(format!(
+        "ch01_{}_{}.mkv",
+        hik_time(segment.start),
+        hik_time(segment.end)
+    ));
+    std::fs::hard_link(recording, &named)
+        .or_else(|_| std::fs::copy(recording, &named).map(drop))?;
+    let source = FolderSource::new(&tmp.join("folder")).with_stable_after(Duration::ZERO);
+    let offset = (window.start - segment.start).as_seconds_f64();
+    let length = window.length().as_secs_f64();
+    let (mut ours, mut theirs) = ((0.0, 0.0, 0), (0.0, 0.0, 0));
+    for round in 0..2 {
+        let output = tmp.join(format!("folder-{round}.mp4"));
+        let cpu_before = cpu_seconds(libc::RUSAGE_SELF);
+        let started = Instant::now();
+        let report = source.pull(
+            &PullRequest {
+                channel: 1,
+                window,
+                now: OffsetDateTime::now_utc(),
+                output: &output,
+            },
+            &mut |_| {},
+        )?;
+        ensure!(report.gaps.is_empty(), "folder: {report:?}");
+        ours = (
+            started.elapsed().as_secs_f64(),
+            cpu_seconds(libc::RUSAGE_SELF) - cpu_before,
+            std::fs::metadata(&output)?.len(),
+        );
+        let output = tmp.join(format!("folder-ffmpeg-{round}.mp4"));
+        let cpu_before = cpu_seconds(libc::RUSAGE_CHILDREN);
+        let started = Instant::now();
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-ss", &offset.to_string(), "-i"])
+            .arg(&named)
+            .args(["-t", &length.to_string(), "-map", "0:v", "-c", "copy"])
+            .args(["-movflags", "+faststart"])
+            .arg(&output)
+            .stdin(Stdio::null())
+            .status()?;
+        ensure!(status.success(), "ffmpeg failed");
+        theirs = (
+            started.elapsed().as_secs_f64(),
+            cpu_seconds(libc::RUSAGE_CHILDREN) - cpu_before,
+            std::fs::metadata(&output)?.len(),
+        );
+    }
+    Ok((ours, theirs))
+}
+
 async fn range_load(url: &str, token: Option<&str>, size: u64) -> Result<Load> {
     let started = Instant::now();
     let mut tasks = Vec::new();

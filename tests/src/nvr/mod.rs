@@ -1,10 +1,21 @@
 //! Stand-in Hikvision NVR: ISAPI over HTTP (axum, Digest authentication) and RTSP playback
-//! from a real gst-rtsp-server (`rtsp_server.py`, Debian's GStreamer packages).
+//! from a real gst-rtsp-server (`rtsp_server.py`, Debian's GStreamer packages). It also speaks
+//! Dahua's `mediaFileFind.cgi` and `cam/playback` ([`dahua`]) from the same recordings, and
+//! [`onvif::StandInOnvif`] puts an ONVIF Profile G recorder in front of them.
 //!
 //! Recordings are generated with the FFmpeg command line: `testsrc2` with the UTC time burned
 //! in by `drawtext`, H.264 at 160x120 and 5 fps with every frame a key frame, so a window can be
 //! cut to the frame. The RTSP server sends as fast as the client reads. Quirks of real firmware
-//! can be switched on at any time with [`StandInNvr::set_quirks`].
+//! can be switched on at any time with [`StandInNvr::set_quirks`]. `/ISAPI/ContentMgmt/download`
+//! answers a playback URI with the window as one MPEG-TS file (cut by `rtsp_server.py download`),
+//! and the `rtsp_refused` quirk refuses RTSP playback so pulls must fall back to it.
+
+mod dahua;
+pub mod onvif;
+pub mod probe;
+pub mod project;
+pub mod recording_file;
+pub mod time_code;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -54,6 +65,14 @@ pub struct Quirks {
     pub expired_uris: u32,
     /// Stream in real time (a ten-second window takes ten seconds), for crash tests.
     pub realtime: bool,
+    /// Dahua: an HTML error page spliced into the `findNextFile` reply. (Dahua's zone-less
+    /// times follow `z_is_local` too: UTC, or UTC+8 when it is set.)
+    pub dahua_garbage_reply: bool,
+    /// Dahua: `findNextFile` returns at most this many files whatever `count` asked for, as
+    /// firmware capping its pages does, so a search must page until `found=0`.
+    pub dahua_page_limit: Option<usize>,
+    /// Every Hikvision RTSP playback is refused (its ISAPI download still works).
+    pub rtsp_refused: bool,
 }
 
 struct Shared {
@@ -64,12 +83,16 @@ struct Shared {
     quirks: Mutex<Quirks>,
     config_path: PathBuf,
     searches: AtomicU32,
+    downloads: AtomicU32,
+    dahua_finds: dahua::Finds,
 }
 
 /// A running stand-in NVR. Dropping it stops both servers.
 pub struct StandInNvr {
     pub http_url: String,
     pub rtsp_port: u16,
+    /// Dahua's `cam/playback`, behind RTSP Digest authentication (its own port).
+    pub dahua_rtsp_port: u16,
     shared: Arc<Shared>,
     rtsp: Child,
     http: tokio::task::JoinHandle<()>,
@@ -103,6 +126,7 @@ impl StandInNvr {
             recorded.push((*segment, path));
         }
         let rtsp_port = free_port()?;
+        let dahua_rtsp_port = free_port()?;
         let shared = Arc::new(Shared {
             user: user.into(),
             password: password.into(),
@@ -111,6 +135,8 @@ impl StandInNvr {
             quirks: Mutex::new(Quirks::default()),
             config_path: dir.join("rtsp-server.json"),
             searches: AtomicU32::new(0),
+            downloads: AtomicU32::new(0),
+            dahua_finds: dahua::Finds::default(),
         });
         write_rtsp_config(&shared)?;
 
@@ -121,6 +147,7 @@ impl StandInNvr {
             .arg(rtsp_port.to_string())
             .arg(&shared.config_path)
             .arg(dir)
+            .arg(dahua_rtsp_port.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .context("starting rtsp_server.py (needs python3-gi and gir1.2-gst-rtsp-server-1.0)")?;
@@ -136,6 +163,11 @@ impl StandInNvr {
         let address: SocketAddr = listener.local_addr()?;
         let app = axum::Router::new()
             .route("/ISAPI/ContentMgmt/search", post(search))
+            .route("/ISAPI/ContentMgmt/download", post(download))
+            .route(
+                "/cgi-bin/mediaFileFind.cgi",
+                axum::routing::get(dahua::media_file_find),
+            )
             .with_state(shared.clone());
         let http = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -143,6 +175,7 @@ impl StandInNvr {
         Ok(StandInNvr {
             http_url: format!("http://{address}"),
             rtsp_port,
+            dahua_rtsp_port,
             shared,
             rtsp,
             http,
@@ -155,9 +188,34 @@ impl StandInNvr {
         write_rtsp_config(&self.shared)
     }
 
-    /// How many ISAPI searches were answered (after authentication).
+    /// The most RTSP playback sessions the stand-in had open at once so far.
+    pub fn most_playback_sessions(&self) -> anyhow::Result<u32> {
+        let path = self.shared.config_path.with_file_name("sessions.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).context("reading sessions.json of rtsp_server.py"),
+        };
+        let counts: serde_json::Value = serde_json::from_str(&text)?;
+        counts["most"]
+            .as_u64()
+            .map(|n| n as u32)
+            .context("sessions.json has no \"most\"")
+    }
+
+    /// Dahua find objects created and not destroyed yet.
+    pub fn dahua_open_finds(&self) -> usize {
+        self.shared.dahua_finds.open()
+    }
+
+    /// How many searches (ISAPI, Dahua `findFile`) were answered (after authentication).
     pub fn searches(&self) -> u32 {
         self.shared.searches.load(Ordering::SeqCst)
+    }
+
+    /// How many ISAPI downloads were answered with a file.
+    pub fn downloads(&self) -> u32 {
+        self.shared.downloads.load(Ordering::SeqCst)
     }
 }
 
@@ -175,7 +233,8 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// One recording: `testsrc2` with its UTC wall-clock time burned in, all key frames.
+/// One recording: `testsrc2` with its UTC wall-clock time burned in as text and as a
+/// machine-readable [`time_code`], all key frames.
 fn generate_recording(segment: &Segment, path: &Path, size: &str, fps: u32) -> anyhow::Result<()> {
     let seconds = (segment.end - segment.start).whole_seconds();
     if seconds <= 0 {
@@ -186,10 +245,22 @@ fn generate_recording(segment: &Segment, path: &Path, size: &str, fps: u32) -> a
         "drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf:\
          text='%{{pts\\:gmtime\\:{epoch}}}':x=2:y=2:fontsize=12:fontcolor=white:box=1:boxcolor=black"
     );
+    let width: u32 = size
+        .split('x')
+        .next()
+        .and_then(|w| w.parse().ok())
+        .with_context(|| format!("recording size {size:?} is not WIDTHxHEIGHT"))?;
+    let graph = format!(
+        "[0:v]{clock}[picture];[1:v]format=yuv420p,{}[code];\
+         [picture][code]overlay=0:main_h-overlay_h,format=yuv420p[out]",
+        time_code::strip_filter(segment.start)
+    );
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
         .arg(format!("testsrc2=s={size}:r={fps}:d={seconds}"))
-        .args(["-vf", &clock])
+        .args(["-f", "lavfi", "-i"])
+        .arg(time_code::strip_input(width, fps, seconds))
+        .args(["-filter_complex", &graph, "-map", "[out]"])
         .args([
             "-c:v",
             "libx264",
@@ -228,11 +299,14 @@ fn write_rtsp_config(shared: &Shared) -> anyhow::Result<()> {
         "z_is_local": quirks.z_is_local,
         "past_end_seconds": quirks.past_end_seconds,
         "realtime": quirks.realtime,
+        "rtsp_refused": quirks.rtsp_refused,
     });
     if let Some(fraction) = quirks.stop_fraction {
         quirk_json["stop_fraction"] = fraction.into();
     }
-    let config = serde_json::json!({ "channels": channels, "quirks": quirk_json });
+    // cam/playback (Dahua) asks for this login over RTSP Digest; ISAPI's playback URIs do not.
+    let login = serde_json::json!({ "user": shared.user, "password": shared.password });
+    let config = serde_json::json!({ "channels": channels, "quirks": quirk_json, "login": login });
     let temporary = shared.config_path.with_extension("json.new");
     std::fs::write(&temporary, serde_json::to_vec_pretty(&config)?)?;
     std::fs::rename(&temporary, &shared.config_path)?;
@@ -240,7 +314,7 @@ fn write_rtsp_config(shared: &Shared) -> anyhow::Result<()> {
 }
 
 /// Checks a Digest `Authorization` header against the stand-in's user and password.
-fn authorised(shared: &Shared, headers: &HeaderMap, uri: &str) -> bool {
+fn authorised(shared: &Shared, headers: &HeaderMap, method: &str, uri: &str) -> bool {
     let Some(answer) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -261,7 +335,7 @@ fn authorised(shared: &Shared, headers: &HeaderMap, uri: &str) -> bool {
             realm: REALM,
         },
         NONCE,
-        "POST",
+        method,
         uri,
         qop,
     );
@@ -303,17 +377,71 @@ fn format_z(t: OffsetDateTime, z_is_local: bool, compact: bool) -> String {
     result.unwrap_or_default()
 }
 
+/// The 401 with a Digest challenge ISAPI answers an unauthenticated request with.
+fn challenge() -> Response {
+    let challenge =
+        format!(r#"Digest qop="auth", realm="{REALM}", nonce="{NONCE}", stale="FALSE""#);
+    (
+        StatusCode::UNAUTHORIZED,
+        [("WWW-Authenticate", challenge)],
+        "<ResponseStatus><statusCode>4</statusCode><statusString>Invalid Operation</statusString></ResponseStatus>",
+    )
+        .into_response()
+}
+
+/// ISAPI's `/ContentMgmt/download`: the window of a playback URI as one file, here MPEG-TS
+/// (real NVRs send MPEG-PS or MP4), cut by rtsp_server.py from the recordings RTSP serves.
+async fn download(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
+    if !authorised(&shared, &headers, "POST", "/ISAPI/ContentMgmt/download") {
+        return challenge();
+    }
+    let Some(playback) = tag(&body, "playbackURI") else {
+        return (StatusCode::BAD_REQUEST, "bad playbackURI").into_response();
+    };
+    let playback = playback.replace("&amp;", "&");
+    let n = shared.downloads.load(Ordering::SeqCst);
+    let out = shared
+        .config_path
+        .with_file_name(format!("download-{}-{n}.ts", std::process::id()));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/nvr/rtsp_server.py");
+    let cut = tokio::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg("download")
+        .arg(&shared.config_path)
+        .arg(&playback)
+        .arg(&out)
+        .output()
+        .await;
+    let bytes = match cut {
+        Ok(done) if done.status.success() => tokio::fs::read(&out).await,
+        Ok(done) => {
+            let reason = String::from_utf8_lossy(&done.stderr).trim().to_string();
+            return (
+                StatusCode::NOT_FOUND,
+                [("Content-Type", "application/xml")],
+                format!(
+                    "<ResponseStatus><statusCode>4</statusCode><statusString>Invalid Content\
+                     </statusString><subStatusCode>{reason}</subStatusCode></ResponseStatus>"
+                ),
+            )
+                .into_response();
+        }
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_file(&out).await;
+    match bytes {
+        Ok(bytes) => {
+            shared.downloads.fetch_add(1, Ordering::SeqCst);
+            ([("Content-Type", "application/octet-stream")], bytes).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 async fn search(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
     let uri = "/ISAPI/ContentMgmt/search";
-    if !authorised(&shared, &headers, uri) {
-        let challenge =
-            format!(r#"Digest qop="auth", realm="{REALM}", nonce="{NONCE}", stale="FALSE""#);
-        return (
-            StatusCode::UNAUTHORIZED,
-            [("WWW-Authenticate", challenge)],
-            "<ResponseStatus><statusCode>4</statusCode><statusString>Invalid Operation</statusString></ResponseStatus>",
-        )
-            .into_response();
+    if !authorised(&shared, &headers, "POST", uri) {
+        return challenge();
     }
     shared.searches.fetch_add(1, Ordering::SeqCst);
     let quirks = shared.quirks.lock().unwrap().clone();
