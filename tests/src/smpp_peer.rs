@@ -267,6 +267,20 @@ async fn serve(
 }
 
 impl SmppPeer {
+    /// The `[integrations.sms]` section of a daemon's configuration for this peer, logging in
+    /// as `witness` with `password`, which it writes to `dir/smpp.password`.
+    pub fn sms_section(&self, dir: &std::path::Path, password: &str) -> anyhow::Result<String> {
+        let password_file = dir.join("smpp.password");
+        std::fs::write(&password_file, format!("{password}\n"))?;
+        Ok(format!(
+            "[integrations.sms]\nprovider = \"smpp\"\nsmpp_address = \"{}\"\n\
+             smpp_system_id = \"witness\"\nsmpp_password_file = \"{}\"\n\
+             center_name = \"兰考县公共资源交易中心\"\n",
+            self.addr,
+            password_file.display()
+        ))
+    }
+
     /// Starts on a free loopback port, accepting `system_id` / `password`.
     pub async fn start(system_id: &str, password: &str) -> anyhow::Result<SmppPeer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;

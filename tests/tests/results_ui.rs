@@ -24,18 +24,13 @@ async fn bidders_notices_and_results_are_entered_on_the_results_page() -> Result
     let tmp = tempfile::tempdir()?;
     let peer = SmppPeer::start("witness", "pw-SMPP-ui").await?;
     let standin = StandIn::start().await?;
-    let password_file = tmp.path().join("smpp.password");
-    std::fs::write(&password_file, "pw-SMPP-ui\n")?;
     let config = tmp.path().join("witness.toml");
     std::fs::write(
         &config,
         format!(
-            "[integrations.expert_library]\nbase_url = \"{}\"\nplatform_code = \"HNLK001\"\n\n\
-             [integrations.sms]\nprovider = \"smpp\"\nsmpp_address = \"{}\"\nsmpp_system_id = \"witness\"\n\
-             smpp_password_file = \"{}\"\ncenter_name = \"兰考县公共资源交易中心\"\n",
+            "[integrations.expert_library]\nbase_url = \"{}\"\nplatform_code = \"HNLK001\"\n\n{}",
             standin.url(),
-            peer.addr,
-            password_file.display()
+            peer.sms_section(tmp.path(), "pw-SMPP-ui")?
         ),
     )?;
     let daemon = Daemon::start(&tmp.path().join("data"), Some(&config)).await?;
@@ -80,10 +75,13 @@ async fn bidders_notices_and_results_are_entered_on_the_results_page() -> Result
         .context("the project is not selected")?;
 
     // Two bidders, one without a phone.
-    for (name, phone) in [
+    for (count, (name, phone)) in [
         ("河南兰考建设集团有限公司", "13812345678"),
         ("商丘路桥有限公司", ""),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         browser
             .eval(&format!(
                 "document.getElementById('bidder-name').value = {};
@@ -93,6 +91,20 @@ async fn bidders_notices_and_results_are_entered_on_the_results_page() -> Result
             ))
             .await?;
         browser.click("#bidder-form button[type=submit]").await?;
+        // One at a time: the form is cleared when the server has taken the bidder.
+        let seen = browser
+            .wait_for(
+                &format!(
+                    "document.querySelectorAll('#bidders-table tbody tr').length === {} || \
+                     (!document.getElementById('error-banner').hidden && \
+                      document.getElementById('error-text').textContent)",
+                    count + 1
+                ),
+                Duration::from_secs(15),
+            )
+            .await
+            .with_context(|| format!("bidder {name} is not listed"))?;
+        ensure!(seen == Value::Bool(true), "registering {name}: {seen}");
     }
     let rows = browser
         .wait_for(

@@ -359,33 +359,19 @@ async fn bad_sms_input_is_refused_clearly() {
     assert!(messages(&w.pool).await.is_empty(), "nothing queued");
 }
 
-/// Through the daemon's API: bidders registered, a notice sent, the SMPP gateway reached, the
-/// failed delivery report listed and resent by hand (audited); the password in its file and
-/// the full phone number never appear in the log.
-#[tokio::test]
-async fn the_daemon_sends_a_notice_through_its_api() {
-    use witness_tests::daemon::Daemon;
-    let peer = SmppPeer::start("witness", "pw-SMPP-daemon").await.unwrap();
-    peer.set_receipt("13812345678", "UNDELIV", "001");
-    let dir = tempfile::tempdir().unwrap();
-    let password_file = dir.path().join("smpp.password");
-    std::fs::write(&password_file, "pw-SMPP-daemon\n").unwrap();
-    let config_path = dir.path().join("witness.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.sms]\nprovider = \"smpp\"\nsmpp_address = \"{}\"\nsmpp_system_id = \"witness\"\n\
-             smpp_password_file = \"{}\"\ncenter_name = \"兰考县公共资源交易中心\"\n",
-            peer.addr,
-            password_file.display()
-        ),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
+/// A daemon sending SMS through `peer` (logging in with `password`) and holding the project.
+async fn daemon_with_project(
+    peer: &SmppPeer,
+    password: &str,
+    dir: &std::path::Path,
+) -> witness_tests::daemon::Daemon {
+    let config_path = dir.join("witness.toml");
+    std::fs::write(&config_path, peer.sms_section(dir, password).unwrap()).unwrap();
+    let daemon = witness_tests::daemon::Daemon::start(&dir.join("data"), Some(&config_path))
         .await
         .unwrap();
-    let client = daemon.client();
-    client
+    daemon
+        .client()
         .add_project(&NewProject {
             number: PROJECT.to_string(),
             name: NAME.to_string(),
@@ -394,6 +380,19 @@ async fn the_daemon_sends_a_notice_through_its_api() {
         })
         .await
         .unwrap();
+    daemon
+}
+
+/// Through the daemon's API: bidders registered, a notice sent, the SMPP gateway reached, the
+/// failed delivery report listed and resent by hand (audited); the password in its file and
+/// the full phone number never appear in the log.
+#[tokio::test]
+async fn the_daemon_sends_a_notice_through_its_api() {
+    let peer = SmppPeer::start("witness", "pw-SMPP-daemon").await.unwrap();
+    peer.set_receipt("13812345678", "UNDELIV", "001");
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon_with_project(&peer, "pw-SMPP-daemon", dir.path()).await;
+    let client = daemon.client();
     for body in [
         json!({"name": "河南兰考建设集团有限公司", "phone": "13812345678"}),
         json!({"name": "商丘路桥有限公司"}),
@@ -896,36 +895,11 @@ async fn http_template_delivery_reports_are_queried_and_recorded() {
 /// dead letters with an unknown outcome, and the gateway never gets them a second time.
 #[tokio::test]
 async fn sms_in_flight_at_a_kill_are_not_sent_again_after_the_restart() {
-    use witness_tests::daemon::Daemon;
     let peer = SmppPeer::start("witness", "pw-SMPP-kill").await.unwrap();
     peer.set_answer_delay(std::time::Duration::from_secs(30));
     let dir = tempfile::tempdir().unwrap();
-    let password_file = dir.path().join("smpp.password");
-    std::fs::write(&password_file, "pw-SMPP-kill\n").unwrap();
-    let config_path = dir.path().join("witness.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.sms]\nprovider = \"smpp\"\nsmpp_address = \"{}\"\nsmpp_system_id = \"witness\"\n\
-             smpp_password_file = \"{}\"\n",
-            peer.addr,
-            password_file.display()
-        ),
-    )
-    .unwrap();
-    let mut daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
+    let mut daemon = daemon_with_project(&peer, "pw-SMPP-kill", dir.path()).await;
     let client = daemon.client();
-    client
-        .add_project(&NewProject {
-            number: PROJECT.to_string(),
-            name: NAME.to_string(),
-            category: Category::Construction,
-            opening: "2026-03-18T09:30:00+08:00".to_string(),
-        })
-        .await
-        .unwrap();
     for (name, phone) in [("甲公司", "13812345678"), ("乙公司", "13900001111")] {
         let _: Value = client
             .send_json(
@@ -978,36 +952,11 @@ async fn sms_in_flight_at_a_kill_are_not_sent_again_after_the_restart() {
 #[tokio::test]
 async fn the_integrations_page_lists_failed_receipts_and_resends_by_hand() {
     use witness_tests::browser::Browser;
-    use witness_tests::daemon::Daemon;
     let peer = SmppPeer::start("witness", "pw-SMPP-page").await.unwrap();
     peer.set_receipt("13812345678", "EXPIRED", "027");
     let dir = tempfile::tempdir().unwrap();
-    let password_file = dir.path().join("smpp.password");
-    std::fs::write(&password_file, "pw-SMPP-page\n").unwrap();
-    let config_path = dir.path().join("witness.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.sms]\nprovider = \"smpp\"\nsmpp_address = \"{}\"\nsmpp_system_id = \"witness\"\n\
-             smpp_password_file = \"{}\"\n",
-            peer.addr,
-            password_file.display()
-        ),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
+    let daemon = daemon_with_project(&peer, "pw-SMPP-page", dir.path()).await;
     let client = daemon.client();
-    client
-        .add_project(&NewProject {
-            number: PROJECT.to_string(),
-            name: NAME.to_string(),
-            category: Category::Construction,
-            opening: "2026-03-18T09:30:00+08:00".to_string(),
-        })
-        .await
-        .unwrap();
     let _: Value = client
         .send_json(
             reqwest::Method::POST,
