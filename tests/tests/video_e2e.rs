@@ -300,6 +300,27 @@ async fn rooms_pull_register_and_serve_with_range() -> Result<()> {
         "{range}"
     );
     ensure!(part.bytes().await? == whole[1000..2000]);
+    // The last bytes (a suffix range), and a range past the end: 416 naming the size.
+    let tail = http
+        .get(&url)
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .header(RANGE, "bytes=-500")
+        .send()
+        .await?;
+    ensure!(tail.status() == StatusCode::PARTIAL_CONTENT);
+    ensure!(tail.bytes().await? == whole[whole.len() - 500..]);
+    let past = http
+        .get(&url)
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .header(RANGE, format!("bytes={}-", whole.len()))
+        .send()
+        .await?;
+    ensure!(
+        past.status() == StatusCode::RANGE_NOT_SATISFIABLE
+            && past.headers()[CONTENT_RANGE] == format!("bytes */{}", whole.len()).as_str(),
+        "{:?}",
+        past.headers()
+    );
     // Without credentials: refused.
     let anonymous = http.get(&url).send().await?;
     ensure!(anonymous.status() == StatusCode::UNAUTHORIZED);

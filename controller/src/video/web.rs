@@ -5,10 +5,9 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Query};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::services::ServeFile;
 use utoipa::OpenApi;
 use witness_schemas::api::ApiError;
 use witness_schemas::video::{
@@ -157,13 +156,7 @@ async fn pull_file(
         )
     })?;
     let path = super::pull_file(&engine, id).await?;
-    // 1 MiB reads instead of the default 64 KiB: players fetch large ranges of video.
-    let response = ServeFile::new(&path)
-        .with_buf_chunk_size(1 << 20)
-        .try_call(request)
-        .await
-        .map_err(|e| crate::error::io_error(path.display(), e))?;
-    Ok(response.map(Body::new).into_response())
+    crate::web::range::serve(&path, request.headers(), "video/mp4").await
 }
 
 fn upload_id(text: &str) -> Result<i64> {

@@ -5,6 +5,7 @@ mod account;
 mod assets;
 mod error;
 pub mod guard;
+pub mod range;
 
 use std::sync::Arc;
 
