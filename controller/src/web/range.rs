@@ -6,8 +6,11 @@
 //! are served this way: pulls and uploads are written under a partial name and renamed when
 //! whole, and nothing writes to them afterwards.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -60,6 +63,40 @@ fn wanted(headers: &HeaderMap, len: u64) -> Wanted {
     }
 }
 
+/// Files kept mapped, by path, with the size and modification time they were mapped at. A
+/// player's many ranges of one file share one map, so its pages are faulted in once, not on
+/// every request.
+type Maps = HashMap<PathBuf, (u64, Option<SystemTime>, Bytes)>;
+
+/// How many files stay mapped; beyond it every map is dropped at once (rare, and cheap).
+const MAPPED_FILES: usize = 64;
+
+fn mapped(path: &Path) -> std::io::Result<Bytes> {
+    static MAPS: OnceLock<Mutex<Maps>> = OnceLock::new();
+    let metadata = std::fs::metadata(path)?;
+    let (len, modified) = (metadata.len(), metadata.modified().ok());
+    let maps = MAPS.get_or_init(Default::default);
+    if let Some((l, m, bytes)) = maps.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        if *l == len && *m == modified {
+            return Ok(bytes.clone());
+        }
+    }
+    let file = std::fs::File::open(path)?;
+    let bytes = if len == 0 {
+        Bytes::new()
+    } else {
+        // SAFETY: the file is complete and immutable (see the module comment): nothing
+        // truncates or rewrites it while the map lives, which is what makes a map sound.
+        Bytes::from_owner(unsafe { memmap2::Mmap::map(&file)? })
+    };
+    let mut maps = maps.lock().unwrap_or_else(|p| p.into_inner());
+    if maps.len() >= MAPPED_FILES {
+        maps.clear();
+    }
+    maps.insert(path.to_path_buf(), (len, modified, bytes.clone()));
+    Ok(bytes)
+}
+
 /// Answers a GET of `path` (200, 206 or 416) with `content_type`.
 pub async fn serve(
     path: &Path,
@@ -67,19 +104,10 @@ pub async fn serve(
     content_type: &'static str,
 ) -> Result<Response> {
     let owned = path.to_path_buf();
-    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
-        let file = std::fs::File::open(&owned)?;
-        if file.metadata()?.len() == 0 {
-            return Ok(Bytes::new());
-        }
-        // SAFETY: the file is complete and immutable (see the module comment): nothing
-        // truncates or rewrites it while the map lives, which is what makes a map sound.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        Ok(Bytes::from_owner(map))
-    })
-    .await
-    .map_err(|e| crate::err!(Internal, "serving {}: {e}", path.display()))?
-    .map_err(|e| io_error(path.display(), e))?;
+    let bytes = tokio::task::spawn_blocking(move || mapped(&owned))
+        .await
+        .map_err(|e| crate::err!(Internal, "serving {}: {e}", path.display()))?
+        .map_err(|e| io_error(path.display(), e))?;
     let len = bytes.len() as u64;
     let mut response = match wanted(headers, len) {
         Wanted::Whole => (StatusCode::OK, Body::from(bytes)).into_response(),
