@@ -407,7 +407,7 @@ pub async fn add_sources(
 ) -> Result<Vec<SourceFile>> {
     let project = project(pool, number).await?;
     let found = find_sources(policy, paths)?;
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let seen = insert_sources(&mut tx, project.id, number, &found, now).await?;
     tx.commit().await?;
     crate::search::notify(pool, crate::search::Change::Project(project.id));

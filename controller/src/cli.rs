@@ -112,6 +112,24 @@ impl Client {
         .await
     }
 
+    /// Records a project's 统一交易标识码 and section (what the platforms know it by).
+    pub async fn put_trade_codes(
+        &self,
+        number: &str,
+        unified_deal_code: &str,
+        bid_section_code: &str,
+    ) -> anyhow::Result<witness_schemas::integration::TradeCodes> {
+        self.send(
+            self.http
+                .put(self.url(&format!("/api/projects/{}/trade-codes", encode(number))))
+                .json(&witness_schemas::integration::TradeCodes {
+                    unified_deal_code: unified_deal_code.to_string(),
+                    bid_section_code: bid_section_code.to_string(),
+                }),
+        )
+        .await
+    }
+
     pub async fn backup(&self, number: &str) -> anyhow::Result<Job> {
         self.send(
             self.http

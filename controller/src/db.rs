@@ -32,13 +32,15 @@ pub async fn open(data_dir: &Path) -> Result<SqlitePool> {
     Ok(pool)
 }
 
-/// Begins a transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`).
+/// Begins a transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), for a
+/// transaction that reads and then writes and does nothing slow in between.
 ///
-/// A plain (deferred) transaction that reads and then writes must upgrade its read snapshot to
-/// a write lock; when another connection committed in between, SQLite refuses the upgrade with
-/// "database is locked" at once, without waiting out the busy timeout. Taking the lock first
-/// makes concurrent writers queue on the busy timeout instead. Every transaction that writes
-/// begins here.
+/// A deferred transaction that reads and then writes must upgrade its read snapshot to a write
+/// lock; when another connection committed in between, SQLite refuses the upgrade at once with
+/// "database is locked", without waiting out the busy timeout. Taking the lock first makes it
+/// queue on the busy timeout instead. Not the default for every transaction: the lock is held
+/// from the first statement, so a transaction that waits on anything slow would stall every
+/// other writer (tried this session: a page test hung).
 pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }

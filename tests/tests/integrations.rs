@@ -220,15 +220,8 @@ async fn daemon_with_project(
         .await
         .unwrap();
     if codes {
-        let _: TradeCodes = client
-            .send_json(
-                reqwest::Method::PUT,
-                &format!("/api/projects/{PROJECT}/trade-codes"),
-                &TradeCodes {
-                    unified_deal_code: DEAL_CODE.to_string(),
-                    bid_section_code: SECTION.to_string(),
-                },
-            )
+        client
+            .put_trade_codes(PROJECT, DEAL_CODE, SECTION)
             .await
             .unwrap();
     }

@@ -1032,15 +1032,8 @@ async fn daemon(dir: &std::path::Path, standin: &StandIn) -> Daemon {
         })
         .await
         .unwrap();
-    let _: TradeCodes = client
-        .send_json(
-            reqwest::Method::PUT,
-            &format!("/api/projects/{PROJECT}/trade-codes"),
-            &TradeCodes {
-                unified_deal_code: DEAL_CODE.to_string(),
-                bid_section_code: SECTION.to_string(),
-            },
-        )
+    client
+        .put_trade_codes(PROJECT, DEAL_CODE, SECTION)
         .await
         .unwrap();
     daemon
@@ -1278,17 +1271,27 @@ async fn the_integrations_page_queries_a_subject_and_shows_a_stale_answer() {
     // the reason the refresh failed.
     standin.down();
     browser.eval(&query("comprehensive", true)).await.unwrap();
+    // Submitted from the page's script, not a mouse click at a computed spot: the answer
+    // above may still be changing the layout, and a click landing beside the button
+    // submitted nothing (a flaky failure).
     browser
-        .click("#subject-form button[type=submit]")
+        .eval("document.getElementById('subject-form').requestSubmit()")
         .await
         .unwrap();
-    browser
+    if let Err(e) = browser
         .wait_for(
             &format!("{result}.includes('来源：缓存') && {result}.includes('刷新失败')"),
             Duration::from_secs(20),
         )
         .await
-        .unwrap();
+    {
+        let shown = browser.eval(result).await.unwrap();
+        let banner = browser
+            .eval("document.getElementById('error-text').textContent")
+            .await
+            .unwrap();
+        panic!("{e}; shown: {shown}; banner: {banner}");
+    }
     // Nothing cached for the other subject: the error says so.
     browser
         .eval(&format!(
@@ -1299,7 +1302,7 @@ async fn the_integrations_page_queries_a_subject_and_shows_a_stale_answer() {
         .await
         .unwrap();
     browser
-        .click("#subject-form button[type=submit]")
+        .eval("document.getElementById('subject-form').requestSubmit()")
         .await
         .unwrap();
     browser

@@ -794,27 +794,26 @@ async fn down_then_flaky_every_message_delivered_exactly_once() {
     );
 }
 
-/// The daemon with both targets configured: trade codes recorded through the API reach both
-/// stand-ins, the page data lists both targets, and a data set without a source answers 409.
-#[tokio::test]
-async fn daemon_delivers_to_both_targets_and_lists_them() {
-    let supervision = StandIn::start_for(SUPERVISION_PLATFORM).await.unwrap();
-    let finance = StandIn::start_for(FINANCE_BUREAU).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("witness.toml");
+/// A daemon delivering to both stand-ins (the supervision platform with `supervision_code` as
+/// its platform code) holding the procurement project with its trade codes.
+async fn daemon_with_procurement(
+    config_path: &std::path::Path,
+    supervision: &StandIn,
+    finance: &StandIn,
+    supervision_code: &str,
+) -> Daemon {
     std::fs::write(
-        &config_path,
+        config_path,
         format!(
-            "[integrations.supervision_platform]\nbase_url = \"{}\"\nplatform_code = \"{PLATFORM}\"\n\n\
+            "[integrations.supervision_platform]\nbase_url = \"{}\"\nplatform_code = \"{supervision_code}\"\n\n\
              [integrations.finance_bureau]\nbase_url = \"{}\"\nplatform_code = \"{PLATFORM}\"\n",
             supervision.url(),
             finance.url()
         ),
     )
     .unwrap();
-    let daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
+    let data = config_path.with_file_name("data");
+    let daemon = Daemon::start(&data, Some(config_path)).await.unwrap();
     let client = daemon.client();
     let (number, name, category, deal, section) = PROJECTS[PROCUREMENT];
     client
@@ -826,17 +825,21 @@ async fn daemon_delivers_to_both_targets_and_lists_them() {
         })
         .await
         .unwrap();
-    let _: TradeCodes = client
-        .send_json(
-            reqwest::Method::PUT,
-            &format!("/api/projects/{number}/trade-codes"),
-            &TradeCodes {
-                unified_deal_code: deal.to_string(),
-                bid_section_code: section.to_string(),
-            },
-        )
-        .await
-        .unwrap();
+    client.put_trade_codes(number, deal, section).await.unwrap();
+    daemon
+}
+
+/// The daemon with both targets configured: trade codes recorded through the API reach both
+/// stand-ins, the page data lists both targets, and a data set without a source answers 409.
+#[tokio::test]
+async fn daemon_delivers_to_both_targets_and_lists_them() {
+    let supervision = StandIn::start_for(SUPERVISION_PLATFORM).await.unwrap();
+    let finance = StandIn::start_for(FINANCE_BUREAU).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("witness.toml");
+    let daemon = daemon_with_procurement(&config_path, &supervision, &finance, PLATFORM).await;
+    let client = daemon.client();
+    let (number, ..) = PROJECTS[PROCUREMENT];
     // Acknowledged as the page shows it (the stand-in stores a message before the daemon
     // records its acknowledgement, so ask the daemon).
     let mut acked = Vec::new();
@@ -978,41 +981,8 @@ async fn the_page_shows_both_targets_and_pushes_a_data_set_again() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("witness.toml");
     // The supervision platform's code breaks its schema: every data set is our fault.
-    std::fs::write(
-        &config_path,
-        format!(
-            "[integrations.supervision_platform]\nbase_url = \"{}\"\nplatform_code = \"HN-LK-001\"\n\n\
-             [integrations.finance_bureau]\nbase_url = \"{}\"\nplatform_code = \"{PLATFORM}\"\n",
-            supervision.url(),
-            finance.url()
-        ),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&dir.path().join("data"), Some(&config_path))
-        .await
-        .unwrap();
-    let client = daemon.client();
-    let (number, name, category, deal, section) = PROJECTS[PROCUREMENT];
-    client
-        .add_project(&NewProject {
-            number: number.to_string(),
-            name: name.to_string(),
-            category,
-            opening: OPENING.to_string(),
-        })
-        .await
-        .unwrap();
-    let _: TradeCodes = client
-        .send_json(
-            reqwest::Method::PUT,
-            &format!("/api/projects/{number}/trade-codes"),
-            &TradeCodes {
-                unified_deal_code: deal.to_string(),
-                bid_section_code: section.to_string(),
-            },
-        )
-        .await
-        .unwrap();
+    let daemon = daemon_with_procurement(&config_path, &supervision, &finance, "HN-LK-001").await;
+    let (number, ..) = PROJECTS[PROCUREMENT];
 
     let browser = Browser::launch().await.unwrap();
     let page = format!("{}/integrations.html", daemon.url);

@@ -6,11 +6,9 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use reqwest::Method;
 use serde_json::{json, Value};
 use witness_controller::cli::encode;
 use witness_schemas::api::NewProject;
-use witness_schemas::integration::TradeCodes;
 use witness_tests::browser::Browser;
 use witness_tests::daemon::Daemon;
 use witness_tests::smpp_peer::SmppPeer;
@@ -43,15 +41,8 @@ async fn bidders_notices_and_results_are_entered_on_the_results_page() -> Result
             opening: "2026-11-20T09:30:00+08:00".into(),
         })
         .await?;
-    let _: TradeCodes = client
-        .send_json(
-            Method::PUT,
-            &format!("/api/projects/{}/trade-codes", encode(NUMBER)),
-            &TradeCodes {
-                unified_deal_code: "A41022520261120001".into(),
-                bid_section_code: "A41022520261120001001".into(),
-            },
-        )
+    client
+        .put_trade_codes(NUMBER, "A41022520261120001", "A41022520261120001001")
         .await?;
 
     let browser = Browser::launch().await?;

@@ -450,7 +450,7 @@ pub async fn import(engine: &Arc<Engine>, bytes: Vec<u8>, dry_run: bool) -> Resu
         return Ok(report);
     }
     let now = engine.clock.now();
-    let mut tx = crate::db::begin_write(&engine.pool).await?;
+    let mut tx = engine.pool.begin().await?;
     let mut stored = Vec::new();
     for row in &valid {
         // A project registered by someone else since the check fails the whole import:

@@ -128,7 +128,7 @@ pub async fn set_state(
         );
     }
     let at = now();
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     sqlx::query("UPDATE drive_states SET state = ?, disc_id = COALESCE(?, disc_id), updated_at = ? WHERE name = ?")
         .bind(to.as_str())
         .bind(about.disc_id)
@@ -198,7 +198,7 @@ pub async fn disc_bad(
         "连续 {in_row} 张光盘失败，已停用；最近一次：{detail} ({in_row} failures in a row, taken out of service)"
     );
     let at = now();
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     sqlx::query("UPDATE drive_states SET state = 'out_of_service', out_of_service_reason = ?, updated_at = ? WHERE name = ?")
         .bind(&reason)
         .bind(&at)
@@ -252,7 +252,7 @@ pub async fn return_to_service(
         );
     }
     let at = now();
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     sqlx::query("UPDATE drive_states SET state = 'idle', failures_in_row = 0, out_of_service_reason = NULL, updated_at = ? WHERE name = ?")
         .bind(&at)
         .bind(drive)
@@ -289,7 +289,7 @@ pub async fn recover(pool: &SqlitePool) -> Result<()> {
     .await?;
     for (drive, disc_id) in stuck {
         let at = now();
-        let mut tx = crate::db::begin_write(pool).await?;
+        let mut tx = pool.begin().await?;
         sqlx::query("UPDATE drive_states SET state = 'idle', updated_at = ? WHERE name = ?")
             .bind(&at)
             .bind(&drive)

@@ -119,7 +119,7 @@ pub async fn register(
             (token.id, Some(secret))
         }
     };
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO gates (token_id, name, location, registered_at) VALUES (?, ?, ?, ?)",
     )
@@ -354,7 +354,7 @@ pub async fn ingest(
     if batch.log_id.trim().is_empty() || batch.log_id.len() > 64 {
         bail!(InvalidArgument, "log_id 须为 1–64 个字符");
     }
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let row: GateRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{GATE_SELECT} WHERE token_id = ?"
     )))

@@ -366,7 +366,7 @@ impl Delivery {
                 receipt,
                 reply,
             } => {
-                let mut tx = crate::db::begin_write(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
                 if let Err(problem) = self
                     .adapter
                     .on_ack(&mut tx, exchange, &facts, &reply, now)

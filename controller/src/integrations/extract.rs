@@ -46,7 +46,7 @@ pub async fn configure_targets(
     configured: &[&str],
     now: OffsetDateTime,
 ) -> Result<()> {
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM integration_targets")
         .execute(&mut *tx)
         .await?;
@@ -238,7 +238,7 @@ pub async fn enqueue_openings(pool: &SqlitePool, now: OffsetDateTime) -> Result<
     .fetch_all(pool)
     .await?;
     let since = now - time::Duration::days(OPENING_LOOKBACK_DAYS);
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let mut ids = Vec::new();
     for (project_id, number, opening) in rows {
         let opened =
@@ -320,7 +320,7 @@ pub async fn extract(
             "项目 {number} 不是政府采购项目，财政局只接收政府采购项目"
         );
     }
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let mut facts_list: Vec<(String, Value)> = Vec::new();
     // The evaluation records (by their expert-library exchange, as stored) a data set is made of.
     let record_kind = match exchange {

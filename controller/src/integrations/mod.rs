@@ -254,7 +254,7 @@ pub async fn enqueue_draw_requests(
                 .await?
         }
     };
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let mut ids = Vec::new();
     for (number, opening) in projects {
         let opens_on =
@@ -300,6 +300,8 @@ pub async fn set_trade_codes(
     if section.is_empty() || section.chars().count() > 64 {
         bail!(InvalidArgument, "标段编号须为 1–64 个字符");
     }
+    // Reads the old codes, then writes: with a deferred transaction a concurrent commit in
+    // between made this fail at once with "database is locked" (seen under api_fuzz).
     let mut tx = crate::db::begin_write(pool).await?;
     let before: Option<(String, String)> = sqlx::query_as(
         "SELECT unified_deal_code, bid_section_code FROM project_trade_codes WHERE project_id = ?",
@@ -366,7 +368,7 @@ pub async fn add_record(
     expert_library::check_record(record)?;
     let exchange = record.exchange();
     let text = serde_json::to_string(record).map_err(|e| err!(Internal, "record: {e}"))?;
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let record_id = sqlx::query(
         "INSERT INTO evaluation_records (project_id, kind, record, created_by, created_at) VALUES (?, ?, ?, ?, ?)",
     )

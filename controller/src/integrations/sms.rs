@@ -374,7 +374,7 @@ pub async fn add_bidder(
     if let Some(phone) = phone {
         check_phone(phone)?;
     }
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let id = sqlx::query(
         "INSERT INTO project_bidders (project_id, name, phone, created_at) VALUES (?, ?, ?, ?)",
     )
@@ -513,7 +513,7 @@ pub async fn send_notice(
         &project.opening,
         deadline.as_deref(),
     );
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let notice_id = sqlx::query(
         "INSERT INTO sms_notices (project_id, kind, deadline, without_phone, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -628,7 +628,7 @@ impl SmsDelivery {
             return Ok(());
         }
         let _writing = SMS_WRITES.lock().await;
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         let interrupted = sqlx::query(
             "UPDATE outbox SET state = 'dead', fault = 'unknown', last_error = ?, next_attempt_at = ?              WHERE id IN (SELECT outbox_id FROM sms_submits) AND state IN ('pending', 'sent')",
         )
@@ -702,7 +702,7 @@ impl SmsDelivery {
         now: OffsetDateTime,
     ) -> Result<()> {
         let _writing = SMS_WRITES.lock().await;
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         for (id, ..) in rows {
             sqlx::query("INSERT INTO sms_submits (outbox_id, started_at) VALUES (?, ?)")
                 .bind(id)
@@ -750,7 +750,7 @@ impl SmsDelivery {
         match self.provider.send(&sms).await {
             SmsOutcome::Accepted(receipt) => {
                 let _writing = SMS_WRITES.lock().await;
-                let mut tx = crate::db::begin_write(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "UPDATE outbox SET state = 'acked', attempts = ?, receipt_id = ?, sent_at = ?, acked_at = ?, \
                      last_error = NULL WHERE id = ? AND state IN ('pending', 'sent')",
@@ -800,7 +800,7 @@ impl SmsDelivery {
                         self.config.backoff_max_seconds,
                     );
                 let _writing = SMS_WRITES.lock().await;
-                let mut tx = crate::db::begin_write(&self.pool).await?;
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 )
@@ -858,7 +858,7 @@ impl SmsDelivery {
         now: OffsetDateTime,
     ) -> Result<()> {
         let _writing = SMS_WRITES.lock().await;
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE outbox SET state = ?, fault = ?, last_error = ?, attempts = ?, next_attempt_at = ? WHERE id = ?",
         )

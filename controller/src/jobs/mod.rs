@@ -288,7 +288,7 @@ impl Engine {
         let job = catalog::job(&self.pool, job_id).await?;
         // The job and its project change in one transaction, so no reader sees a failed job
         // whose project is still "archiving".
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE jobs SET status = 'failed', error = ?, message = '失败', updated_at = ? WHERE id = ?")
             .bind(&error.message)
             .bind(self.now())

@@ -63,7 +63,7 @@ pub(super) async fn collect(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
         .await?;
     // The files, their parts and the next step are committed together: either the collection
     // counts as done with every digest recorded, or it is redone from scratch.
-    let mut tx = crate::db::begin_write(&engine.pool).await?;
+    let mut tx = engine.pool.begin().await?;
     sqlx::query("DELETE FROM file_parts WHERE package_file_id IN (SELECT id FROM package_files WHERE job_id = ?)")
         .bind(job.id)
         .execute(&mut *tx)
@@ -391,7 +391,7 @@ pub(super) async fn plan(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
         ));
     }
     collect::sync_filesystem(&pkg::job_dir(&data_dir, job.id))?;
-    let mut tx = crate::db::begin_write(&engine.pool).await?;
+    let mut tx = engine.pool.begin().await?;
     sqlx::query("DELETE FROM volumes WHERE job_id = ?")
         .bind(job.id)
         .execute(&mut *tx)
@@ -420,7 +420,7 @@ pub(super) async fn plan(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
 
 /// Every copy is verified: the project is archived and the staging area can go.
 pub(super) async fn record(engine: &Arc<Engine>, job: &JobRow) -> Result<()> {
-    let mut tx = crate::db::begin_write(&engine.pool).await?;
+    let mut tx = engine.pool.begin().await?;
     sqlx::query("UPDATE jobs SET step = 'done', status = 'succeeded', message = '全部副本已校验', updated_at = ? WHERE id = ?")
         .bind(engine.now())
         .bind(job.id)

@@ -68,7 +68,7 @@ impl Fts5Index {
 
     /// Adds items in one transaction.
     pub async fn add(&self, items: &[ItemDoc]) -> Result<()> {
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         for item in items {
             sqlx::query(
                 "INSERT INTO items (id, title, body, context, codes) VALUES (?, ?, ?, ?, ?)",

@@ -209,7 +209,7 @@ pub async fn set_channels(
             );
         }
     }
-    let mut tx = crate::db::begin_write(&engine.pool).await?;
+    let mut tx = engine.pool.begin().await?;
     sqlx::query("DELETE FROM video_channels WHERE project_id = ?")
         .bind(project.id)
         .execute(&mut *tx)
@@ -362,7 +362,7 @@ pub async fn start_pulls(
     let window_ms = (end - start).whole_milliseconds() as i64;
     let stamp = rfc3339(now);
     let mut ids = Vec::new();
-    let mut tx = crate::db::begin_write(&engine.pool).await?;
+    let mut tx = engine.pool.begin().await?;
     for channel in &channels {
         let id = sqlx::query(
             "INSERT INTO video_pulls (project_id, room, nvr, channel, label, window_start, window_end, \

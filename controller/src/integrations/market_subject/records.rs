@@ -239,7 +239,7 @@ pub async fn add_record(
     }
     let exchange = record.exchange();
     let (subject_code, subject_name) = subject_of(record, revokes.as_ref());
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let record_id = sqlx::query(
         "INSERT INTO subject_records (kind, subject_code, subject_name, project_id, record, revokes, created_by, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

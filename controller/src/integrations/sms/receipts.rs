@@ -102,7 +102,7 @@ impl Receipts {
     pub async fn record_all(&self, receipts: &[Receipt]) -> Result<Vec<Option<i64>>> {
         let now = rfc3339(self.clock.now().to_offset(CHINA));
         let _writing = SMS_WRITES.lock().await;
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
         let mut applied = Vec::with_capacity(receipts.len());
         for receipt in receipts {
             sqlx::query(
@@ -342,7 +342,7 @@ pub async fn resend(
     let payload: Value =
         serde_json::from_str(&payload).map_err(|e| err!(Internal, "message {id}: {e}"))?;
     let base = key.split(":resend-of-").next().unwrap_or(&key);
-    let mut tx = crate::db::begin_write(pool).await?;
+    let mut tx = pool.begin().await?;
     let new_id = outbox::enqueue(
         &mut tx,
         NewMessage {
