@@ -74,6 +74,18 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// The library's settings, or the "not configured" error the query routes answer.
+fn library(engine: &AppState) -> Result<&witness_schemas::market_subject::MarketSubjectConfig> {
+    query::configured(
+        engine
+            .settings
+            .config
+            .integrations
+            .market_subject_library
+            .as_ref(),
+    )
+}
+
 #[utoipa::path(post, path = "/api/integrations/market_subject_library/records", request_body = SubjectRecord,
     responses((status = 201, body = RecordedSubject), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 409, body = ApiError)))]
@@ -138,14 +150,7 @@ async fn legal_person(
             ))
         }
     };
-    let config = query::configured(
-        engine
-            .settings
-            .config
-            .integrations
-            .market_subject_library
-            .as_ref(),
-    )?;
+    let config = library(&engine)?;
     Ok(Json(
         query::legal_person(
             &engine.pool,
@@ -167,14 +172,7 @@ async fn qr_code(
     State(engine): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Json<SubjectQrCode>> {
-    let config = query::configured(
-        engine
-            .settings
-            .config
-            .integrations
-            .market_subject_library
-            .as_ref(),
-    )?;
+    let config = library(&engine)?;
     Ok(Json(
         query::qr_code(config, &code, engine.clock.now()).await?,
     ))
@@ -187,14 +185,7 @@ async fn scan(
     State(engine): State<AppState>,
     JsonBody(body): JsonBody<QrScan>,
 ) -> Result<Json<ScannedSubject>> {
-    let config = query::configured(
-        engine
-            .settings
-            .config
-            .integrations
-            .market_subject_library
-            .as_ref(),
-    )?;
+    let config = library(&engine)?;
     Ok(Json(
         query::scan(config, &body.content, engine.clock.now()).await?,
     ))
